@@ -1,0 +1,35 @@
+using Backrest.Agent.Core;
+using Backrest.Agent.Core.Archive;
+using Backrest.Agent.Core.Backups;
+using Backrest.Agent.Core.Configuration;
+using Backrest.Agent.Core.Operations;
+using Backrest.Agent.Core.PgBackRest;
+using Backrest.Agent.Core.Postgres;
+using Backrest.Agent.Core.Restore;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+
+namespace Microsoft.Extensions.DependencyInjection;
+
+public static class AgentCoreServiceCollectionExtensions
+{
+    /// <summary>Registers the agent's services for validated options and the runtime start-up resolved.</summary>
+    public static IServiceCollection AddAgentCore(this IServiceCollection services, AgentOptions options, AgentRuntime runtime)
+    {
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton(options);
+        services.TryAddSingleton(runtime);
+        services.TryAddSingleton<IProcessRunner, ProcessRunner>();
+        services.TryAddSingleton<PgBackRestClient>();
+        services.TryAddSingleton<PostgresClient>();
+        services.TryAddSingleton<OperationRegistry>();
+        services.TryAddSingleton<BackupService>();
+        services.TryAddSingleton<ArchiveService>();
+        services.TryAddSingleton<RestoreService>();
+        services.TryAddSingleton<StanzaService>();
+        services.TryAddSingleton<StatusService>();
+        return services;
+    }
+
+    /// <summary>The runner used before the container exists (start-up probing, one-shot commands).</summary>
+    public static IProcessRunner CreateProcessRunner() => new ProcessRunner();
+}

@@ -1,0 +1,199 @@
+using System.Diagnostics;
+using System.Text.RegularExpressions;
+using Backrest.Agent.Core.Configuration;
+using Backrest.Agent.Core.PgBackRest;
+using Microsoft.Extensions.Logging;
+
+namespace Backrest.Agent.Core.Archive;
+
+public sealed record RepositoryArchiveStats(
+    int Repo,
+    long Pushed,
+    long Failed,
+    long Bytes,
+    string? LastError,
+    DateTimeOffset? LastErrorTime,
+    DateTimeOffset? LastSuccessTime);
+
+public sealed record ArchiveStats(
+    IReadOnlyList<RepositoryArchiveStats> Repositories,
+    string? LastArchivedWal,
+    DateTimeOffset? LastArchivedTime,
+    long DroppedSegments,
+    IReadOnlyList<double> RecentPushSeconds);
+
+/// <summary>
+/// PostgreSQL's archive_command and restore_command, run through pgBackRest. A push succeeds only
+/// when pgBackRest stored the segment in every repository; anything else fails so PostgreSQL keeps it.
+/// </summary>
+public sealed partial class ArchiveService(
+    PgBackRestClient pgBackRest,
+    AgentOptions options,
+    TimeProvider time,
+    ILogger<ArchiveService> logger)
+{
+    private const int LatencySamples = 256;
+
+    private readonly object _gate = new();
+    private readonly RepositoryArchiveStats[] _repos = Enumerable.Range(1, options.Repositories.Count)
+        .Select(r => new RepositoryArchiveStats(r, 0, 0, 0, null, null, null)).ToArray();
+    private readonly Queue<double> _latencies = new();
+    private string? _lastArchivedWal;
+    private DateTimeOffset? _lastArchivedTime;
+    private long _dropped;
+
+    public async Task<IReadOnlyList<string>> PushAsync(string path, CancellationToken cancellationToken)
+    {
+        if (!Path.IsPathFullyQualified(path))
+        {
+            throw AgentException.InvalidArgument($"WAL path '{path}' must be absolute (the archive client resolves %p against the data directory).");
+        }
+
+        var name = Path.GetFileName(path);
+        if (!WalFileName().IsMatch(name))
+        {
+            throw AgentException.InvalidArgument($"'{name}' is not a WAL segment, history or backup label file name.");
+        }
+
+        var file = new FileInfo(path);
+        if (!file.Exists)
+        {
+            throw AgentException.NotFound($"WAL file '{path}' does not exist where the agent looks.",
+                "The agent must mount the PostgreSQL data volume at the same path as the PostgreSQL container.");
+        }
+
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(TimeSpan.FromSeconds(options.PgBackRest.ArchiveCommandTimeoutSeconds));
+        var clock = Stopwatch.StartNew();
+        ProcessResult result;
+        try
+        {
+            result = await pgBackRest.RunAsync("archive-push", [path], timeout.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            var error = new AgentException(AgentErrorKind.DeadlineExceeded,
+                $"archive-push of {name} did not finish within {options.PgBackRest.ArchiveCommandTimeoutSeconds} s and was stopped.",
+                "Check that every repository is reachable; PostgreSQL keeps the segment and retries.");
+            RecordFailure(error.Message, null);
+            throw error;
+        }
+
+        var warnings = PgBackRestErrors.Warnings(result.Stderr).ToList();
+        if (result.ExitCode != 0)
+        {
+            var error = PgBackRestErrors.FromFailure("archive-push", result.ExitCode, result.Stderr);
+            RecordFailure(error.Message, result.Stderr);
+            Log.PushFailed(logger, name, result.ExitCode, error.Message);
+            throw error;
+        }
+
+        var dropped = warnings.Where(w => w.Contains("dropped WAL file", StringComparison.Ordinal)).ToList();
+        if (dropped.Count > 0)
+        {
+            // archive-push-queue-max was exceeded: pgBackRest exits 0 but the segment is NOT archived.
+            Interlocked.Add(ref _dropped, dropped.Count);
+            Log.SegmentDropped(logger, name, dropped[0]);
+        }
+
+        RecordSuccess(name, file.Length, clock.Elapsed.TotalSeconds);
+        return warnings;
+    }
+
+    /// <summary>True when found; false when the archive does not hold the file (restore_command then exits 1).</summary>
+    public async Task<bool> GetAsync(string name, string destination, CancellationToken cancellationToken)
+    {
+        if (!WalFileName().IsMatch(name) && !name.EndsWith(".history", StringComparison.Ordinal))
+        {
+            throw AgentException.InvalidArgument($"'{name}' is not a WAL segment or history file name.");
+        }
+
+        if (!Path.IsPathFullyQualified(destination))
+        {
+            throw AgentException.InvalidArgument($"Destination '{destination}' must be an absolute path.");
+        }
+
+        if (!Directory.Exists(Path.GetDirectoryName(destination)))
+        {
+            throw AgentException.FailedPrecondition($"The directory of '{destination}' does not exist where the agent looks.",
+                "The agent must mount the PostgreSQL data volume at the same path as the PostgreSQL container.");
+        }
+
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(TimeSpan.FromSeconds(options.PgBackRest.ArchiveCommandTimeoutSeconds));
+        var result = await pgBackRest.RunAsync("archive-get", [name, destination], timeout.Token).ConfigureAwait(false);
+        return result.ExitCode switch
+        {
+            0 => true,
+            1 => false,
+            _ => throw PgBackRestErrors.FromFailure("archive-get", result.ExitCode, result.Stderr),
+        };
+    }
+
+    public ArchiveStats GetStats()
+    {
+        lock (_gate)
+        {
+            return new ArchiveStats(_repos.ToList(), _lastArchivedWal, _lastArchivedTime, Interlocked.Read(ref _dropped), _latencies.ToList());
+        }
+    }
+
+    private void RecordSuccess(string name, long bytes, double seconds)
+    {
+        var now = time.GetUtcNow();
+        lock (_gate)
+        {
+            for (var i = 0; i < _repos.Length; i++)
+            {
+                _repos[i] = _repos[i] with { Pushed = _repos[i].Pushed + 1, Bytes = _repos[i].Bytes + bytes, LastSuccessTime = now };
+            }
+
+            _lastArchivedWal = name;
+            _lastArchivedTime = now;
+            _latencies.Enqueue(seconds);
+            if (_latencies.Count > LatencySamples)
+            {
+                _latencies.Dequeue();
+            }
+        }
+    }
+
+    /// <summary>
+    /// pgBackRest names the failing repositories ("repo2: [HostConnectError] ..."); the others stored the
+    /// segment. With no repository named, all of them count as failed.
+    /// </summary>
+    private void RecordFailure(string message, string? stderr)
+    {
+        var now = time.GetUtcNow();
+        var named = stderr is null
+            ? []
+            : RepoPrefix().Matches(stderr).Select(m => int.Parse(m.Groups[1].Value)).ToHashSet();
+        lock (_gate)
+        {
+            for (var i = 0; i < _repos.Length; i++)
+            {
+                if (named.Count == 0 || named.Contains(i + 1))
+                {
+                    _repos[i] = _repos[i] with { Failed = _repos[i].Failed + 1, LastError = message, LastErrorTime = now };
+                }
+            }
+        }
+    }
+
+    [GeneratedRegex(@"^([0-9A-F]{24}(\.partial|\.[0-9A-F]{8}\.backup)?|[0-9A-F]{8}\.history)$")]
+    private static partial Regex WalFileName();
+
+    [GeneratedRegex(@"\brepo(\d): \[")]
+    private static partial Regex RepoPrefix();
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 300, EventName = "ArchivePushFailed", Level = LogLevel.Warning,
+            Message = "archive-push {Segment} failed with exit code {ExitCode}: {Error}")]
+        public static partial void PushFailed(ILogger logger, string segment, int exitCode, string error);
+
+        [LoggerMessage(EventId = 301, EventName = "ArchiveSegmentDropped", Level = LogLevel.Error,
+            Message = "WAL segment {Segment} was DROPPED by pgBackRest (archive-push-queue-max exceeded); point-in-time recovery is broken until the next backup: {Warning}")]
+        public static partial void SegmentDropped(ILogger logger, string segment, string warning);
+    }
+}

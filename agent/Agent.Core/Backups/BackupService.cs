@@ -1,0 +1,136 @@
+using Backrest.Agent.Core.Configuration;
+using Backrest.Agent.Core.Operations;
+using Backrest.Agent.Core.PgBackRest;
+
+namespace Backrest.Agent.Core.Backups;
+
+public sealed record BackupOutcome(string RequestedType, string Type, int Repo, BackupInfo? Backup);
+
+/// <summary>Takes backups, one at a time, and lists them.</summary>
+public sealed class BackupService(
+    PgBackRestClient pgBackRest,
+    OperationRegistry operations,
+    AgentOptions options,
+    AgentRuntime runtime,
+    TimeProvider time)
+{
+    public static readonly string[] BackupTypes = ["full", "diff", "incr"];
+
+    /// <summary>Validates the request (nothing bad reaches pgBackRest) and starts the backup operation.</summary>
+    public OperationSnapshot Start(string type, int repo)
+    {
+        if (!BackupTypes.Contains(type))
+        {
+            throw AgentException.InvalidArgument($"Backup type '{type}' is not valid: use full, diff or incr.");
+        }
+
+        var repoKey = ResolveRepo(options, repo);
+        return operations.StartExclusive(OperationKind.Backup, $"{type} backup to repo{repoKey}",
+            async (handle, ct) => await RunAsync(handle, type, repoKey, ct).ConfigureAwait(false));
+    }
+
+    public async Task<IReadOnlyList<BackupInfo>> ListAsync(int repo, CancellationToken cancellationToken)
+    {
+        int? repoKey = repo == 0 ? null : ResolveRepo(options, repo);
+        var info = await pgBackRest.InfoAsync(cancellationToken).ConfigureAwait(false);
+        return info.Backups.Where(b => repoKey is null || b.RepoKey == repoKey).ToList();
+    }
+
+    /// <summary>0 means the first repository; otherwise 1..4 and configured.</summary>
+    public static int ResolveRepo(AgentOptions options, int repo)
+    {
+        if (repo == 0)
+        {
+            return 1;
+        }
+
+        if (repo is < 1 or > AgentOptionsValidator.MaxRepositories)
+        {
+            throw AgentException.InvalidArgument($"repo {repo} is not valid: pgBackRest repositories are numbered 1 to {AgentOptionsValidator.MaxRepositories}.");
+        }
+
+        if (repo > options.Repositories.Count)
+        {
+            throw AgentException.InvalidArgument(
+                $"repo {repo} is not configured on this agent (configured: {string.Join(", ", Enumerable.Range(1, options.Repositories.Count).Select(r => $"repo{r}"))}).");
+        }
+
+        return repo;
+    }
+
+    private async Task<object?> RunAsync(OperationHandle handle, string type, int repo, CancellationToken cancellationToken)
+    {
+        handle.ReportPhase("reading backup list");
+        var before = await pgBackRest.InfoAsync(cancellationToken).ConfigureAwait(false);
+        var known = before.Backups.Select(b => b.Label).ToHashSet(StringComparer.Ordinal);
+
+        handle.ReportProgress(0, "starting backup");
+        using var progressPoll = runtime.Capabilities.Version >= new Version(2, 48)
+            ? StartInfoProgressPoll(handle, cancellationToken)
+            : null;
+
+        var result = await pgBackRest.RunAsync("backup", [$"--type={type}", $"--repo={repo}"], cancellationToken,
+            line =>
+            {
+                if (ConsoleProgress.ParsePercent(line) is { } percent)
+                {
+                    handle.ReportProgress(percent, "copying files");
+                }
+                else if (ConsoleProgress.ParseInfo(line) is { } info && !info.StartsWith("backup command", StringComparison.Ordinal))
+                {
+                    handle.ReportPhase(info);
+                }
+            },
+            // A backup interrupted by SIGTERM stops its PostgreSQL backup cleanly; give it time.
+            terminateGrace: TimeSpan.FromSeconds(30)).ConfigureAwait(false);
+
+        foreach (var warning in PgBackRestErrors.Warnings(result.Stderr))
+        {
+            handle.AddWarning(warning);
+        }
+
+        if (result.ExitCode != 0)
+        {
+            throw PgBackRestErrors.FromFailure("backup", result.ExitCode, result.Stderr);
+        }
+
+        handle.ReportPhase("reading the new backup");
+        var after = await pgBackRest.InfoAsync(cancellationToken).ConfigureAwait(false);
+        var taken = after.Backups.LastOrDefault(b => b.RepoKey == repo && !known.Contains(b.Label));
+        var takenType = taken?.Type ?? type;
+        if (takenType != type)
+        {
+            handle.AddWarning($"Requested a {type} backup; pgBackRest took a {takenType} backup (no prior backup it could build on).");
+        }
+
+        var configured = runtime.Settings.CompressType.Value;
+        if (taken is not null && takenType != "full" && result.Stderr.Contains("compress-type", StringComparison.Ordinal))
+        {
+            handle.AddWarning($"This {takenType} backup keeps its full backup's compression type, not the configured '{configured}': " +
+                "take a full backup to switch.");
+        }
+
+        return new BackupOutcome(type, takenType, repo, taken);
+    }
+
+    /// <summary>pgBackRest 2.48+ reports the running backup's copied bytes in info: poll it as a second progress source.</summary>
+    private IDisposable StartInfoProgressPoll(OperationHandle handle, CancellationToken cancellationToken)
+    {
+        var timer = time.CreateTimer(async _ =>
+        {
+            try
+            {
+                var info = await pgBackRest.InfoAsync(cancellationToken).ConfigureAwait(false);
+                if (info.BackupLock is { Held: true, Size: > 0 and var size, SizeComplete: { } done })
+                {
+                    handle.ReportProgress(100.0 * done / size);
+                }
+            }
+            catch (Exception)
+            {
+                // Progress is best effort; the backup's own result decides.
+            }
+        }, null, TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(2));
+        return timer;
+    }
+}

@@ -1,0 +1,150 @@
+namespace Backrest.Agent.Core.Configuration;
+
+/// <summary>
+/// The agent's whole configuration, bound from the "Agent" section (appsettings, environment
+/// variables such as <c>Agent__Stanza</c>, or command-line flags such as <c>--Agent:Stanza=demo</c>).
+/// It is the only source of the <c>pgbackrest.conf</c> the agent renders.
+/// </summary>
+public sealed class AgentOptions
+{
+    public const string SectionName = "Agent";
+
+    public string Stanza { get; set; } = "";
+
+    public PostgresOptions Postgres { get; set; } = new();
+
+    public PgBackRestOptions PgBackRest { get; set; } = new();
+
+    /// <summary>Repositories 1..4, in order: the list index + 1 is pgBackRest's repo key.</summary>
+    public List<RepositoryOptions> Repositories { get; set; } = [];
+
+    public ListenOptions Listen { get; set; } = new();
+}
+
+public sealed class PostgresOptions
+{
+    public string DataDirectory { get; set; } = "";
+
+    public string SocketDirectory { get; set; } = "/var/run/postgresql";
+
+    public int Port { get; set; } = 5432;
+
+    public string User { get; set; } = "postgres";
+
+    public string Database { get; set; } = "postgres";
+
+    /// <summary>
+    /// The archive client's path as the PostgreSQL container sees it: restores write it into
+    /// restore_command, since that container has no pgBackRest.
+    /// </summary>
+    public string ArchiveClientPath { get; set; } = "/var/run/backrest-agent/backrest-archive";
+}
+
+public sealed class PgBackRestOptions
+{
+    public string Executable { get; set; } = "pgbackrest";
+
+    /// <summary>Where the agent writes the rendered pgbackrest.conf (mode 0600).</summary>
+    public string ConfigPath { get; set; } = "/tmp/backrest-agent/pgbackrest.conf";
+
+    public string LockPath { get; set; } = "/tmp/pgbackrest";
+
+    public string LogPath { get; set; } = "/tmp/backrest-agent/log";
+
+    /// <summary>Async archiving's spool: must live on a volume that survives a container restart.</summary>
+    public string SpoolPath { get; set; } = "";
+
+    /// <summary>Null: the agent picks the CPUs the container may use.</summary>
+    public int? ProcessMax { get; set; }
+
+    /// <summary>Null: zst if the installed pgBackRest supports it, else lz4, else gz.</summary>
+    public string? CompressType { get; set; }
+
+    public int? CompressLevel { get; set; }
+
+    /// <summary>Seconds; low so that a dead remote repository fails a WAL push in seconds, not minutes.</summary>
+    public int IoTimeoutSeconds { get; set; } = 10;
+
+    public int DbTimeoutSeconds { get; set; } = 1800;
+
+    /// <summary>How long an async archive-push waits for its segment (pgBackRest's archive-timeout).</summary>
+    public int ArchiveTimeoutSeconds { get; set; } = 60;
+
+    /// <summary>Off by default: when set, pgBackRest DROPS WAL once the queue exceeds it (exit 0).</summary>
+    public string? ArchivePushQueueMax { get; set; }
+
+    public bool ArchiveAsync { get; set; } = true;
+
+    /// <summary>Null: on where the installed pgBackRest has it as a stable feature (2.46+).</summary>
+    public bool? BlockIncremental { get; set; }
+
+    /// <summary>How long the agent lets one archive-push or archive-get run before it kills it.</summary>
+    public int ArchiveCommandTimeoutSeconds { get; set; } = 120;
+}
+
+public sealed class RepositoryOptions
+{
+    /// <summary>posix, s3, gcs or azure.</summary>
+    public string Type { get; set; } = "posix";
+
+    /// <summary>For posix the directory; for object stores the prefix inside the bucket/container.</summary>
+    public string Path { get; set; } = "";
+
+    public int? RetentionFull { get; set; }
+
+    public int? RetentionDiff { get; set; }
+
+    public bool? Bundle { get; set; }
+
+    public S3RepositoryOptions? S3 { get; set; }
+
+    public GcsRepositoryOptions? Gcs { get; set; }
+
+    public AzureRepositoryOptions? Azure { get; set; }
+}
+
+public sealed class S3RepositoryOptions
+{
+    public string Bucket { get; set; } = "";
+    public string Endpoint { get; set; } = "";
+    public string Region { get; set; } = "";
+    public string? Key { get; set; }
+    public string? KeySecret { get; set; }
+    public string UriStyle { get; set; } = "host";
+    public int? Port { get; set; }
+    public bool VerifyTls { get; set; } = true;
+}
+
+public sealed class GcsRepositoryOptions
+{
+    public string Bucket { get; set; } = "";
+    public string? Endpoint { get; set; }
+    public string KeyType { get; set; } = "service";
+    public string? Key { get; set; }
+    public bool VerifyTls { get; set; } = true;
+}
+
+public sealed class AzureRepositoryOptions
+{
+    public string Account { get; set; } = "";
+    public string Container { get; set; } = "";
+    public string? Key { get; set; }
+    public string KeyType { get; set; } = "shared";
+    public string? Endpoint { get; set; }
+    public string UriStyle { get; set; } = "host";
+    public int? Port { get; set; }
+    public bool VerifyTls { get; set; } = true;
+}
+
+public sealed class ListenOptions
+{
+    /// <summary>Control-plane gRPC (HTTP/2, cleartext until TLS comes).</summary>
+    public string Address { get; set; } = "127.0.0.1";
+
+    public int Port { get; set; } = 7480;
+
+    /// <summary>
+    /// Unix socket for the archive client, in a volume shared with the PostgreSQL container.
+    /// </summary>
+    public string ArchiveSocket { get; set; } = "/var/run/backrest-agent/agent.sock";
+}

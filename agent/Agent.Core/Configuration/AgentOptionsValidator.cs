@@ -1,0 +1,247 @@
+using System.Text.RegularExpressions;
+
+namespace Backrest.Agent.Core.Configuration;
+
+/// <summary>
+/// Checks the whole configuration at once and names every bad key (<c>Agent:Repositories:0:Path</c>),
+/// so a person fixes all of them in one go. Nothing invalid ever reaches pgbackrest.conf.
+/// </summary>
+public static partial class AgentOptionsValidator
+{
+    public const int MaxRepositories = 4;
+    public const int MaxProcessMax = 64;
+
+    private static readonly string[] RepositoryTypes = ["posix", "s3", "gcs", "azure"];
+
+    /// <summary>Every error found; empty when the configuration is valid. Capabilities are optional
+    /// so the static checks can run before the binary is probed.</summary>
+    public static IReadOnlyList<string> Validate(AgentOptions options, PgBackRestCapabilities? capabilities = null)
+    {
+        var errors = new List<string>();
+        const string root = AgentOptions.SectionName;
+
+        if (string.IsNullOrWhiteSpace(options.Stanza))
+        {
+            errors.Add($"{root}:Stanza is required (the pgBackRest stanza name, e.g. 'main').");
+        }
+        else if (!StanzaPattern().IsMatch(options.Stanza))
+        {
+            errors.Add($"{root}:Stanza '{options.Stanza}' may only contain letters, digits, '-', '_' and '.'.");
+        }
+
+        var pg = options.Postgres;
+        RequireAbsolute(errors, $"{root}:Postgres:DataDirectory", pg.DataDirectory);
+        RequireAbsolute(errors, $"{root}:Postgres:SocketDirectory", pg.SocketDirectory);
+        RequirePort(errors, $"{root}:Postgres:Port", pg.Port);
+        RequireName(errors, $"{root}:Postgres:User", pg.User);
+        RequireName(errors, $"{root}:Postgres:Database", pg.Database);
+        RequireAbsolute(errors, $"{root}:Postgres:ArchiveClientPath", pg.ArchiveClientPath);
+
+        var pgbr = options.PgBackRest;
+        if (string.IsNullOrWhiteSpace(pgbr.Executable))
+        {
+            errors.Add($"{root}:PgBackRest:Executable is required (path or name of the pgbackrest binary).");
+        }
+
+        RequireAbsolute(errors, $"{root}:PgBackRest:ConfigPath", pgbr.ConfigPath);
+        RequireAbsolute(errors, $"{root}:PgBackRest:LockPath", pgbr.LockPath);
+        RequireAbsolute(errors, $"{root}:PgBackRest:LogPath", pgbr.LogPath);
+        RequireAbsolute(errors, $"{root}:PgBackRest:SpoolPath", pgbr.SpoolPath,
+            "put it on the volume shared with PostgreSQL so queued WAL survives a container restart");
+
+        if (pgbr.ProcessMax is { } processMax && processMax is < 1 or > MaxProcessMax)
+        {
+            errors.Add($"{root}:PgBackRest:ProcessMax must be between 1 and {MaxProcessMax} (got {processMax}); leave it unset to use the container's CPU limit.");
+        }
+
+        if (pgbr.CompressType is { } compressType)
+        {
+            if (capabilities is not null && !capabilities.CompressTypes.Contains(compressType))
+            {
+                errors.Add($"{root}:PgBackRest:CompressType '{compressType}' is not supported by pgBackRest {capabilities.Version} here " +
+                    $"(supported: {string.Join(", ", capabilities.CompressTypes.Order())}).");
+            }
+            else if (!KnownCompressTypes.ContainsKey(compressType))
+            {
+                errors.Add($"{root}:PgBackRest:CompressType '{compressType}' is unknown (use one of: {string.Join(", ", KnownCompressTypes.Keys)}).");
+            }
+        }
+
+        if (pgbr.CompressLevel is { } level)
+        {
+            var type = pgbr.CompressType ?? (capabilities?.CompressTypes.Contains("zst") == true ? "zst" : "gz");
+            if (KnownCompressTypes.TryGetValue(type, out var range) && (level < range.Min || level > range.Max))
+            {
+                errors.Add($"{root}:PgBackRest:CompressLevel {level} is out of range for compress type '{type}' ({range.Min}..{range.Max}).");
+            }
+        }
+
+        RequirePositive(errors, $"{root}:PgBackRest:IoTimeoutSeconds", pgbr.IoTimeoutSeconds);
+        RequirePositive(errors, $"{root}:PgBackRest:DbTimeoutSeconds", pgbr.DbTimeoutSeconds);
+        RequirePositive(errors, $"{root}:PgBackRest:ArchiveTimeoutSeconds", pgbr.ArchiveTimeoutSeconds);
+        RequirePositive(errors, $"{root}:PgBackRest:ArchiveCommandTimeoutSeconds", pgbr.ArchiveCommandTimeoutSeconds);
+        if (pgbr.ArchiveCommandTimeoutSeconds <= pgbr.ArchiveTimeoutSeconds)
+        {
+            errors.Add($"{root}:PgBackRest:ArchiveCommandTimeoutSeconds ({pgbr.ArchiveCommandTimeoutSeconds}) must be larger than ArchiveTimeoutSeconds ({pgbr.ArchiveTimeoutSeconds}), or every slow async push is killed.");
+        }
+
+        if (pgbr.ArchivePushQueueMax is { } queueMax && !SizePattern().IsMatch(queueMax))
+        {
+            errors.Add($"{root}:PgBackRest:ArchivePushQueueMax '{queueMax}' is not a size like '4GiB' or '512MB'.");
+        }
+
+        ValidateRepositories(errors, options, pgbr);
+
+        var listen = options.Listen;
+        RequirePort(errors, $"{root}:Listen:Port", listen.Port);
+        RequireAbsolute(errors, $"{root}:Listen:ArchiveSocket", listen.ArchiveSocket);
+
+        return errors;
+    }
+
+    private static void ValidateRepositories(List<string> errors, AgentOptions options, PgBackRestOptions pgbr)
+    {
+        const string key = AgentOptions.SectionName + ":Repositories";
+        if (options.Repositories.Count == 0)
+        {
+            errors.Add($"{key} needs at least one repository (e.g. {key}:0:Type=posix, {key}:0:Path=/var/lib/pgbackrest).");
+            return;
+        }
+
+        if (options.Repositories.Count > MaxRepositories)
+        {
+            errors.Add($"{key} has {options.Repositories.Count} entries; pgBackRest supports at most {MaxRepositories}.");
+        }
+
+        for (var i = 0; i < options.Repositories.Count; i++)
+        {
+            var repo = options.Repositories[i];
+            var at = $"{key}:{i}";
+            if (!RepositoryTypes.Contains(repo.Type))
+            {
+                errors.Add($"{at}:Type '{repo.Type}' is unknown (use posix, s3, gcs or azure).");
+                continue;
+            }
+
+            if (repo.Type == "posix")
+            {
+                RequireAbsolute(errors, $"{at}:Path", repo.Path);
+            }
+            else if (!repo.Path.StartsWith('/'))
+            {
+                errors.Add($"{at}:Path '{repo.Path}' must start with '/' (the prefix inside the bucket or container).");
+            }
+
+            if (repo.RetentionFull is < 1)
+            {
+                errors.Add($"{at}:RetentionFull must be at least 1.");
+            }
+
+            if (repo.RetentionDiff is < 1)
+            {
+                errors.Add($"{at}:RetentionDiff must be at least 1.");
+            }
+
+            if (pgbr.BlockIncremental == true && repo.Bundle == false)
+            {
+                errors.Add($"{at}:Bundle is false but Agent:PgBackRest:BlockIncremental needs bundling: enable Bundle or disable BlockIncremental.");
+            }
+
+            switch (repo.Type)
+            {
+                case "s3":
+                    RequireSection(errors, $"{at}:S3", repo.S3, s3 => new()
+                    {
+                        ["Bucket"] = s3.Bucket, ["Endpoint"] = s3.Endpoint, ["Region"] = s3.Region,
+                    });
+                    break;
+                case "gcs":
+                    RequireSection(errors, $"{at}:Gcs", repo.Gcs, gcs => new() { ["Bucket"] = gcs.Bucket });
+                    break;
+                case "azure":
+                    RequireSection(errors, $"{at}:Azure", repo.Azure, az => new()
+                    {
+                        ["Account"] = az.Account, ["Container"] = az.Container,
+                    });
+                    break;
+            }
+        }
+    }
+
+    private static void RequireSection<T>(List<string> errors, string key, T? section, Func<T, Dictionary<string, string>> required)
+        where T : class
+    {
+        if (section is null)
+        {
+            errors.Add($"{key} is required for this repository type.");
+            return;
+        }
+
+        foreach (var (name, value) in required(section))
+        {
+            if (string.IsNullOrWhiteSpace(value))
+            {
+                errors.Add($"{key}:{name} is required.");
+            }
+        }
+    }
+
+    private static void RequireAbsolute(List<string> errors, string key, string? value, string? why = null)
+    {
+        if (string.IsNullOrWhiteSpace(value))
+        {
+            errors.Add($"{key} is required" + (why is null ? "." : $": {why}."));
+        }
+        else if (!value.StartsWith('/'))
+        {
+            errors.Add($"{key} '{value}' must be an absolute path.");
+        }
+        else if (value.IndexOfAny(['\n', '\r', '\0']) >= 0)
+        {
+            errors.Add($"{key} must not contain line breaks.");
+        }
+    }
+
+    private static void RequireName(List<string> errors, string key, string value)
+    {
+        if (string.IsNullOrWhiteSpace(value) || !NamePattern().IsMatch(value))
+        {
+            errors.Add($"{key} '{value}' must be a plain PostgreSQL name (letters, digits, '_', '-').");
+        }
+    }
+
+    private static void RequirePort(List<string> errors, string key, int port)
+    {
+        if (port is < 1 or > 65535)
+        {
+            errors.Add($"{key} must be between 1 and 65535 (got {port}).");
+        }
+    }
+
+    private static void RequirePositive(List<string> errors, string key, int value)
+    {
+        if (value < 1)
+        {
+            errors.Add($"{key} must be at least 1 (got {value}).");
+        }
+    }
+
+    /// <summary>pgBackRest's compression types and their level ranges.</summary>
+    internal static readonly Dictionary<string, (int Min, int Max)> KnownCompressTypes = new()
+    {
+        ["none"] = (0, 0),
+        ["bz2"] = (1, 9),
+        ["gz"] = (0, 9),
+        ["lz4"] = (-5, 12),
+        ["zst"] = (-7, 22),
+    };
+
+    [GeneratedRegex("^[A-Za-z0-9_.-]+$")]
+    private static partial Regex StanzaPattern();
+
+    [GeneratedRegex("^[A-Za-z0-9_-]+$")]
+    private static partial Regex NamePattern();
+
+    [GeneratedRegex(@"^\d+(\.\d+)?\s*(B|KB|KiB|MB|MiB|GB|GiB|TB|TiB|PB|PiB)?$", RegexOptions.IgnoreCase)]
+    private static partial Regex SizePattern();
+}

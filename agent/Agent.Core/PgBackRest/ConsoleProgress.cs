@@ -1,0 +1,33 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+
+namespace Backrest.Agent.Core.PgBackRest;
+
+/// <summary>
+/// Reads progress from pgBackRest's detail-level console, e.g.
+/// <c>P01 DETAIL: backup file /data/base/5/1255 (768KB, 3.42%) checksum ...</c> and
+/// <c>P01 DETAIL: restore file /data/base/5/1255 (768KB, 45%) ...</c> (2.45 has no progress in info).
+/// </summary>
+public static partial class ConsoleProgress
+{
+    public static double? ParsePercent(string line)
+    {
+        var match = PercentPattern().Match(line);
+        return match.Success && double.TryParse(match.Groups[1].Value, NumberStyles.Float, CultureInfo.InvariantCulture, out var percent)
+            ? percent
+            : null;
+    }
+
+    /// <summary>The INFO message of a line (the phase a person wants to see), without timestamp and process id.</summary>
+    public static string? ParseInfo(string line)
+    {
+        var match = InfoPattern().Match(line);
+        return match.Success ? match.Groups[1].Value.Trim() : null;
+    }
+
+    [GeneratedRegex(@"(?:backup|restore) file .*\([^,()]*, (\d+(?:\.\d+)?)%\)")]
+    private static partial Regex PercentPattern();
+
+    [GeneratedRegex(@"P\d+\s+INFO: (.*)$")]
+    private static partial Regex InfoPattern();
+}

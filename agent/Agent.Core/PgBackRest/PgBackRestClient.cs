@@ -1,0 +1,89 @@
+using Backrest.Agent.Core.Configuration;
+using Microsoft.Extensions.Logging;
+
+namespace Backrest.Agent.Core.PgBackRest;
+
+/// <summary>
+/// The one place that runs pgBackRest: always with the rendered config, the stanza, errors on stderr
+/// and the console either off or at detail level (progress). Never through a shell.
+/// </summary>
+public sealed partial class PgBackRestClient(IProcessRunner runner, AgentOptions options, ILogger<PgBackRestClient> logger)
+{
+    public string Stanza => options.Stanza;
+
+    /// <summary>Runs <c>pgbackrest [common options] command [arguments]</c> and returns whatever it did.</summary>
+    public async Task<ProcessResult> RunAsync(
+        string command,
+        IEnumerable<string> arguments,
+        CancellationToken cancellationToken,
+        Action<string>? onConsoleLine = null,
+        TimeSpan? terminateGrace = null)
+    {
+        var argv = new List<string>
+        {
+            $"--config={options.PgBackRest.ConfigPath}",
+            $"--stanza={options.Stanza}",
+            "--log-level-stderr=warn",
+            // Detail level carries per-file progress; otherwise keep stdout clean (info JSON).
+            onConsoleLine is null ? "--log-level-console=off" : "--log-level-console=detail",
+            command,
+        };
+        argv.AddRange(arguments);
+
+        var spec = new ProcessSpec(options.PgBackRest.Executable, argv)
+        {
+            OnStdoutLine = onConsoleLine,
+            TerminateGrace = terminateGrace ?? TimeSpan.FromSeconds(10),
+        };
+        var result = await runner.RunAsync(spec, cancellationToken).ConfigureAwait(false);
+        Log.CommandFinished(logger, command, result.ExitCode, result.Duration.TotalMilliseconds);
+        return result;
+    }
+
+    /// <summary>Like <see cref="RunAsync"/>, but a non-zero exit throws with pgBackRest's message and hint.</summary>
+    public async Task<ProcessResult> RunCheckedAsync(
+        string command,
+        IEnumerable<string> arguments,
+        CancellationToken cancellationToken,
+        Action<string>? onConsoleLine = null)
+    {
+        var result = await RunAsync(command, arguments, cancellationToken, onConsoleLine).ConfigureAwait(false);
+        if (result.ExitCode != 0)
+        {
+            throw PgBackRestErrors.FromFailure(command, result.ExitCode, result.Stderr);
+        }
+
+        return result;
+    }
+
+    /// <summary>Reads this stanza's info. pgBackRest exits 0 even when the stanza is broken: read the status code.</summary>
+    public async Task<StanzaInfo> InfoAsync(CancellationToken cancellationToken)
+    {
+        var result = await RunCheckedAsync("info", ["--output=json"], cancellationToken).ConfigureAwait(false);
+        var stanzas = InfoParser.Parse(result.Stdout);
+        return stanzas.FirstOrDefault(s => s.Name == options.Stanza)
+            ?? throw new AgentException(AgentErrorKind.Internal, $"pgbackrest info returned no entry for stanza '{options.Stanza}'.");
+    }
+
+    /// <summary>Reads the binary's version and compression types, once at start-up.</summary>
+    public static async Task<PgBackRestCapabilities> ProbeAsync(IProcessRunner runner, string executable, CancellationToken cancellationToken)
+    {
+        var version = await runner.RunAsync(new ProcessSpec(executable, ["version"]), cancellationToken).ConfigureAwait(false);
+        if (version.ExitCode != 0)
+        {
+            throw new AgentException(AgentErrorKind.FailedPrecondition,
+                $"'{executable} version' failed with exit code {version.ExitCode}: {version.Stderr.Trim()}");
+        }
+
+        var help = await runner.RunAsync(new ProcessSpec(executable, ["help", "backup", "compress-type"]), cancellationToken)
+            .ConfigureAwait(false);
+        return PgBackRestCapabilities.Parse(version.Stdout, help.Stdout);
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 100, EventName = "PgBackRestCommandFinished", Level = LogLevel.Debug,
+            Message = "pgbackrest {Command} exited {ExitCode} after {ElapsedMs:F0} ms")]
+        public static partial void CommandFinished(ILogger logger, string command, int exitCode, double elapsedMs);
+    }
+}

@@ -1,0 +1,151 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using System.Text;
+
+namespace Backrest.Agent.Core.PgBackRest;
+
+/// <summary>An external program to run: no shell, arguments as a list, secrets only in the environment.</summary>
+public sealed record ProcessSpec(string Executable, IReadOnlyList<string> Arguments)
+{
+    public IReadOnlyDictionary<string, string> Environment { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>Called with each stdout line as it arrives (progress parsing).</summary>
+    public Action<string>? OnStdoutLine { get; init; }
+
+    /// <summary>How long to wait after SIGTERM before the process is killed.</summary>
+    public TimeSpan TerminateGrace { get; init; } = TimeSpan.FromSeconds(10);
+}
+
+public sealed record ProcessResult(int ExitCode, string Stdout, string Stderr, TimeSpan Duration);
+
+public interface IProcessRunner
+{
+    /// <summary>
+    /// Runs the process to completion. On cancellation it sends SIGTERM (pgBackRest then exits 63 and
+    /// cleans up), waits <see cref="ProcessSpec.TerminateGrace"/>, then kills it, and throws.
+    /// </summary>
+    Task<ProcessResult> RunAsync(ProcessSpec spec, CancellationToken cancellationToken);
+}
+
+internal sealed partial class ProcessRunner : IProcessRunner
+{
+    private const int SigTerm = 15;
+
+    public async Task<ProcessResult> RunAsync(ProcessSpec spec, CancellationToken cancellationToken)
+    {
+        var info = new ProcessStartInfo(spec.Executable)
+        {
+            UseShellExecute = false,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+        };
+        foreach (var argument in spec.Arguments)
+        {
+            info.ArgumentList.Add(argument);
+        }
+
+        foreach (var (name, value) in spec.Environment)
+        {
+            info.Environment[name] = value;
+        }
+
+        using var process = new Process { StartInfo = info };
+        var stdout = new StringBuilder();
+        var stderr = new StringBuilder();
+        // Both streams are drained as they come: a full pipe would block the child.
+        process.OutputDataReceived += (_, e) =>
+        {
+            if (e.Data is null)
+            {
+                return;
+            }
+
+            lock (stdout)
+            {
+                stdout.AppendLine(e.Data);
+            }
+
+            spec.OnStdoutLine?.Invoke(e.Data);
+        };
+        process.ErrorDataReceived += (_, e) =>
+        {
+            if (e.Data is not null)
+            {
+                lock (stderr)
+                {
+                    stderr.AppendLine(e.Data);
+                }
+            }
+        };
+
+        var clock = Stopwatch.StartNew();
+        try
+        {
+            process.Start();
+        }
+        catch (System.ComponentModel.Win32Exception ex)
+        {
+            throw new AgentException(AgentErrorKind.FailedPrecondition,
+                $"Cannot start '{spec.Executable}': {ex.Message}.", "Install pgBackRest or set Agent:PgBackRest:Executable.", inner: ex);
+        }
+
+        process.StandardInput.Close();
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+
+        try
+        {
+            await process.WaitForExitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            await TerminateAsync(process, spec.TerminateGrace).ConfigureAwait(false);
+            throw;
+        }
+
+        // WaitForExitAsync returns after the streams reached EOF, so the buffers are complete.
+        string outText, errText;
+        lock (stdout)
+        {
+            outText = stdout.ToString();
+        }
+
+        lock (stderr)
+        {
+            errText = stderr.ToString();
+        }
+
+        return new ProcessResult(process.ExitCode, outText, errText, clock.Elapsed);
+    }
+
+    private static async Task TerminateAsync(Process process, TimeSpan grace)
+    {
+        try
+        {
+            if (process.HasExited)
+            {
+                return;
+            }
+
+            _ = Kill(process.Id, SigTerm);
+            using var graceCts = new CancellationTokenSource(grace);
+            try
+            {
+                await process.WaitForExitAsync(graceCts.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                process.Kill(entireProcessTree: true);
+                await process.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
+            }
+        }
+        catch (InvalidOperationException)
+        {
+            // Already gone.
+        }
+    }
+
+    [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
+    internal static partial int Kill(int pid, int signal);
+}

@@ -1,0 +1,105 @@
+using Backrest.Agent.Core.Configuration;
+using Npgsql;
+
+namespace Backrest.Agent.Core.Postgres;
+
+public sealed record PostgresState(bool Reachable, bool InRecovery, string Version, string? Error);
+
+public sealed record ArchiverStats(
+    long ArchivedCount,
+    long FailedCount,
+    string? LastArchivedWal,
+    DateTimeOffset? LastArchivedTime,
+    string? LastFailedWal,
+    DateTimeOffset? LastFailedTime);
+
+/// <summary>The agent's read-only view of its PostgreSQL, over the local Unix socket.</summary>
+public sealed class PostgresClient(AgentOptions options)
+{
+    private readonly string _connectionString = new NpgsqlConnectionStringBuilder
+    {
+        Host = options.Postgres.SocketDirectory,
+        Port = options.Postgres.Port,
+        Username = options.Postgres.User,
+        Database = options.Postgres.Database,
+        Timeout = 3,
+        CommandTimeout = 10,
+        ApplicationName = "backrest-agent",
+        // A status probe must not hold connections open between calls.
+        Pooling = false,
+    }.ConnectionString;
+
+    public async Task<PostgresState> GetStateAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await using var connection = new NpgsqlConnection(_connectionString);
+            await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
+            await using var command = new NpgsqlCommand("select pg_is_in_recovery(), current_setting('server_version')", connection);
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+            return new PostgresState(true, reader.GetBoolean(0), reader.GetString(1), null);
+        }
+        catch (Exception ex) when (ex is NpgsqlException or TimeoutException or System.Net.Sockets.SocketException)
+        {
+            return new PostgresState(false, false, "", ex.Message);
+        }
+    }
+
+    public async Task<ArchiverStats?> GetArchiverStatsAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await using var connection = new NpgsqlConnection(_connectionString);
+            await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
+            await using var command = new NpgsqlCommand(
+                "select archived_count, failed_count, last_archived_wal, last_archived_time, last_failed_wal, last_failed_time from pg_stat_archiver",
+                connection);
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+            return new ArchiverStats(
+                reader.GetInt64(0),
+                reader.GetInt64(1),
+                reader.IsDBNull(2) ? null : reader.GetString(2),
+                reader.IsDBNull(3) ? null : reader.GetFieldValue<DateTimeOffset>(3),
+                reader.IsDBNull(4) ? null : reader.GetString(4),
+                reader.IsDBNull(5) ? null : reader.GetFieldValue<DateTimeOffset>(5));
+        }
+        catch (Exception ex) when (ex is NpgsqlException or TimeoutException or System.Net.Sockets.SocketException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// Whether a PostgreSQL server runs on <paramref name="dataDirectory"/>: postmaster.pid names a live
+    /// process, or the server answers on its socket. A stale pid file alone does not count as running.
+    /// </summary>
+    public static bool IsRunningOn(string dataDirectory)
+    {
+        var pidFile = Path.Combine(dataDirectory, "postmaster.pid");
+        if (!File.Exists(pidFile))
+        {
+            return false;
+        }
+
+        string? firstLine;
+        try
+        {
+            firstLine = File.ReadLines(pidFile).FirstOrDefault();
+        }
+        catch (IOException)
+        {
+            return true; // unreadable: assume the worst
+        }
+
+        if (!int.TryParse(firstLine?.Trim(), out var pid) || pid <= 0)
+        {
+            return true;
+        }
+
+        // /proc/<pid> exists for a live process in our PID namespace; in another container's namespace
+        // we cannot see it, so a pid file we cannot disprove counts as running.
+        return Directory.Exists($"/proc/{pid}") || !Directory.Exists("/proc/self");
+    }
+}

@@ -1,0 +1,373 @@
+using System.Text.RegularExpressions;
+using Backrest.Agent.Core.Archive;
+using Backrest.Agent.Core.Backups;
+using Backrest.Agent.Core.Configuration;
+using Backrest.Agent.Core.Operations;
+using Backrest.Agent.Core.PgBackRest;
+using Backrest.Agent.Core.Postgres;
+
+namespace Backrest.Agent.Core.Restore;
+
+/// <summary>
+/// Restores full, delta and point-in-time, in place or into a new directory. Every request is checked
+/// against the repository's contents and the state of the target directory before pgBackRest runs:
+/// a refused restore leaves the data directory untouched.
+/// </summary>
+public sealed partial class RestoreService(
+    PgBackRestClient pgBackRest,
+    OperationRegistry operations,
+    ArchiveService archive,
+    PostgresClient postgres,
+    AgentOptions options,
+    TimeProvider time)
+{
+    private static readonly string[] TargetTypes = ["latest", "immediate", "time", "xid", "lsn", "name", "standby"];
+    private static readonly string[] TargetActions = ["pause", "promote", "shutdown"];
+
+    /// <summary>Validates, then starts the restore as an operation.</summary>
+    public async Task<OperationSnapshot> StartAsync(RestoreRequest request, CancellationToken cancellationToken)
+    {
+        var plan = await PlanAsync(request, cancellationToken).ConfigureAwait(false);
+        return operations.StartExclusive(OperationKind.Restore, plan.Description,
+            async (handle, ct) => await RunAsync(handle, plan, ct).ConfigureAwait(false));
+    }
+
+    /// <summary>Runs the restore in the foreground (one-shot mode for init containers and Jobs).</summary>
+    public async Task<RestoreOutcome> RunNowAsync(RestoreRequest request, Action<OperationSnapshot> onProgress, CancellationToken cancellationToken)
+    {
+        var started = await StartAsync(request, cancellationToken).ConfigureAwait(false);
+        OperationSnapshot last = started;
+        await foreach (var snapshot in operations.WatchAsync(started.Id, cancellationToken).ConfigureAwait(false))
+        {
+            onProgress(snapshot);
+            last = snapshot;
+        }
+
+        return last.State == OperationState.Succeeded
+            ? (RestoreOutcome)last.Result!
+            : throw new AgentException(last.Error?.Kind ?? AgentErrorKind.Unknown, last.Error?.Message ?? "The restore failed.",
+                last.Error?.Hint, last.Error?.PgBackRestCode ?? 0);
+    }
+
+    public async Task<IReadOnlyList<RecoveryWindow>> GetWindowsAsync(int repo, CancellationToken cancellationToken)
+    {
+        var repos = repo == 0 ? Enumerable.Range(1, options.Repositories.Count) : [BackupService.ResolveRepo(options, repo)];
+        var info = await pgBackRest.InfoAsync(cancellationToken).ConfigureAwait(false);
+        var stats = archive.GetStats();
+        var archiver = await postgres.GetArchiverStatsAsync(cancellationToken).ConfigureAwait(false);
+        var lastWal = archiver?.LastArchivedWal ?? stats.LastArchivedWal;
+        var lastTime = archiver?.LastArchivedTime ?? stats.LastArchivedTime;
+        return repos.Select(r => RecoveryWindow.For(info, r, lastWal, lastTime)).ToList();
+    }
+
+    /// <summary>Every check the agent can make before pgBackRest touches a file.</summary>
+    internal async Task<RestorePlan> PlanAsync(RestoreRequest request, CancellationToken cancellationToken)
+    {
+        var type = request.TargetType.Length == 0 ? "latest" : request.TargetType;
+        if (!TargetTypes.Contains(type))
+        {
+            throw AgentException.InvalidArgument($"target_type '{type}' is not valid: use {string.Join(", ", TargetTypes)}.");
+        }
+
+        var needsTarget = type is "time" or "xid" or "lsn" or "name";
+        var target = request.Target.Trim();
+        if (needsTarget && target.Length == 0)
+        {
+            throw AgentException.InvalidArgument($"target_type '{type}' needs a target ({TargetExample(type)}).");
+        }
+
+        if (!needsTarget && target.Length > 0)
+        {
+            throw AgentException.InvalidArgument($"target_type '{type}' takes no target (got '{target}'); use time, xid, lsn or name for a point in time.");
+        }
+
+        if (request.TargetAction.Length > 0 && !TargetActions.Contains(request.TargetAction))
+        {
+            throw AgentException.InvalidArgument($"target_action '{request.TargetAction}' is not valid: use pause, promote or shutdown.");
+        }
+
+        if (request.TargetAction.Length > 0 && type is "latest" or "standby")
+        {
+            throw AgentException.InvalidArgument($"target_action applies only to immediate, time, xid, lsn and name targets, not '{type}'.");
+        }
+
+        if (request.TargetExclusive && type is not ("time" or "xid" or "lsn"))
+        {
+            throw AgentException.InvalidArgument("target_exclusive applies only to time, xid and lsn targets.");
+        }
+
+        if (request.TargetTimeline.Length > 0 &&
+            (type == "immediate" || !(request.TargetTimeline is "current" or "latest" || TimelinePattern().IsMatch(request.TargetTimeline))))
+        {
+            throw AgentException.InvalidArgument(type == "immediate"
+                ? "target_timeline cannot be set with an immediate target (it always uses the backup's timeline)."
+                : $"target_timeline '{request.TargetTimeline}' is not valid: use current, latest or a timeline number such as 2 or 0x2.");
+        }
+
+        if (request.Port is < 0 or > 65535)
+        {
+            throw AgentException.InvalidArgument($"port {request.Port} is not valid (1-65535, or 0 to keep the cluster's own).");
+        }
+
+        if (request.Set.Length > 0 && !LabelPattern().IsMatch(request.Set))
+        {
+            throw AgentException.InvalidArgument($"set '{request.Set}' is not a backup label (like 20261124-114826F or 20261124-114826F_20261124-114848I).");
+        }
+
+        var repo = BackupService.ResolveRepo(options, request.Repo);
+        var (dataDirectory, inPlace) = ResolveDirectory(request.DataDirectory);
+
+        // Targets are checked before the directory so a bad request says what is wrong with it first.
+        var info = await pgBackRest.InfoAsync(cancellationToken).ConfigureAwait(false);
+        var backups = info.Backups.Where(b => b.RepoKey == repo).ToList();
+        var window = RecoveryWindow.For(info, repo, null, null);
+        if (backups.Count == 0)
+        {
+            throw AgentException.FailedPrecondition($"repo{repo} holds no backup of stanza '{options.Stanza}': there is nothing to restore.",
+                "Take a backup first (StartBackup), or choose another repository.");
+        }
+
+        BackupInfo? chosen = null;
+        if (request.Set.Length > 0)
+        {
+            chosen = backups.FirstOrDefault(b => b.Label == request.Set)
+                ?? throw AgentException.NotFound($"Backup '{request.Set}' does not exist on repo{repo}.",
+                    $"List backups (ListBackups) to pick one; the newest on repo{repo} is {backups[^1].Label}.");
+        }
+
+        var args = new List<string> { $"--repo={repo}" };
+        if (chosen is not null)
+        {
+            args.Add($"--set={chosen.Label}");
+        }
+
+        var targetText = "";
+        switch (type)
+        {
+            case "latest":
+                break;
+            case "time":
+                var when = RestoreTargets.ParseTime(target)
+                    ?? throw AgentException.InvalidArgument(
+                        $"Time target '{target}' is not understood: use 'YYYY-MM-DD HH:MM:SS[.ffffff][+HH:MM]' (no offset means UTC). {window.Describe()}.");
+                if (when > time.GetUtcNow().AddSeconds(5))
+                {
+                    throw AgentException.InvalidArgument($"Time target {RestoreTargets.FormatTime(when)} is in the future. {window.Describe()}.");
+                }
+
+                var earliest = (chosen ?? backups.MinBy(b => b.Stop)!).Stop;
+                if (when < earliest)
+                {
+                    throw AgentException.FailedPrecondition(
+                        $"Time target {RestoreTargets.FormatTime(when)} is before the end of the " +
+                        (chosen is null ? "oldest backup" : $"chosen backup {chosen.Label}") + $", so no backup can reach it. {window.Describe()}.",
+                        "Pick a later time, or an older backup set if another repository has one.");
+                }
+
+                targetText = RestoreTargets.FormatTime(when);
+                args.AddRange(["--type=time", $"--target={targetText}"]);
+                break;
+            case "xid":
+                if (!RestoreTargets.IsXid(target))
+                {
+                    throw AgentException.InvalidArgument($"xid target '{target}' is not a transaction id (a whole number, such as 735).");
+                }
+
+                targetText = target;
+                args.AddRange(["--type=xid", $"--target={target}"]);
+                break;
+            case "lsn":
+                var lsn = RestoreTargets.ParseLsn(target)
+                    ?? throw AgentException.InvalidArgument($"lsn target '{target}' is not an LSN (like 0/3000050).");
+                var basis = chosen ?? backups.MinBy(b => b.Stop)!;
+                if (RestoreTargets.ParseLsn(basis.LsnStop) is { } stop && lsn < stop)
+                {
+                    throw AgentException.FailedPrecondition(
+                        $"lsn target {target} is before the end of backup {basis.Label} (lsn {basis.LsnStop}), so no backup can reach it. {window.Describe()}.",
+                        "Pick a later LSN.");
+                }
+
+                targetText = target;
+                args.AddRange(["--type=lsn", $"--target={target}"]);
+                break;
+            case "name":
+                if (!RestoreTargets.IsRestorePointName(target))
+                {
+                    throw AgentException.InvalidArgument($"Restore point name '{target}' is not valid (1-63 characters, no quotes, backslashes or control characters).");
+                }
+
+                targetText = target;
+                args.AddRange(["--type=name", $"--target={target}"]);
+                break;
+            default: // immediate, standby
+                args.Add($"--type={type}");
+                break;
+        }
+
+        if (request.TargetAction.Length > 0)
+        {
+            args.Add($"--target-action={request.TargetAction}");
+        }
+
+        if (request.TargetExclusive)
+        {
+            args.Add("--target-exclusive");
+        }
+
+        if (request.TargetTimeline.Length > 0)
+        {
+            args.Add($"--target-timeline={request.TargetTimeline}");
+        }
+
+        var holdsCluster = File.Exists(Path.Combine(dataDirectory, "PG_VERSION"));
+        CheckDirectory(dataDirectory, inPlace, holdsCluster);
+        var delta = request.Delta ?? holdsCluster;
+        if (delta)
+        {
+            args.Add("--delta");
+        }
+
+        if (!inPlace)
+        {
+            args.Add($"--pg1-path={dataDirectory}");
+            if (!request.ArchiveModeOn)
+            {
+                // A copy must never push its WAL into the source's stanza.
+                args.Add("--archive-mode=off");
+            }
+        }
+
+        // The PostgreSQL container has no pgBackRest: recovery fetches WAL through the agent's archive client.
+        args.Add($"--recovery-option=restore_command={options.Postgres.ArchiveClientPath} --socket {options.Listen.ArchiveSocket} get %f \"%p\"");
+        if (request.Port > 0)
+        {
+            args.Add($"--recovery-option=port={request.Port}");
+        }
+
+        var what = type switch
+        {
+            "latest" => "to the end of archived WAL",
+            "immediate" => "to the backup's consistent point",
+            "standby" => "as a standby replaying archived WAL",
+            _ => $"to {type} {targetText}",
+        };
+        var description = $"{(delta ? "delta " : "")}restore {what} from repo{repo}{(chosen is null ? "" : $" backup {chosen.Label}")} " +
+            (inPlace ? "in place" : $"into {dataDirectory}");
+        var nextStep = inPlace
+            ? "Start PostgreSQL: it replays WAL to the target" + (type == "standby" ? " and stays a standby." : ".")
+            : $"Start the copy: pg_ctl -D {dataDirectory}{(request.Port > 0 ? "" : " -o '-p <free port>'")} start" +
+              (request.ArchiveModeOn ? "." : " (archive_mode is off in the copy).");
+        return new RestorePlan(args, dataDirectory, inPlace, description, chosen?.Label, nextStep);
+    }
+
+    private (string Directory, bool InPlace) ResolveDirectory(string requested)
+    {
+        var live = Path.TrimEndingDirectorySeparator(Path.GetFullPath(options.Postgres.DataDirectory));
+        if (requested.Length == 0)
+        {
+            return (live, true);
+        }
+
+        if (!Path.IsPathFullyQualified(requested) || requested.IndexOfAny(['\n', '\r', '\0']) >= 0)
+        {
+            throw AgentException.InvalidArgument($"data_directory '{requested}' must be an absolute path.");
+        }
+
+        var path = Path.TrimEndingDirectorySeparator(Path.GetFullPath(requested));
+        if (path == live)
+        {
+            return (live, true);
+        }
+
+        if (IsInside(path, live) || IsInside(live, path))
+        {
+            throw AgentException.InvalidArgument($"data_directory '{path}' overlaps the live data directory '{live}': choose a separate directory.");
+        }
+
+        foreach (var repo in options.Repositories.Where(r => r.Type == "posix"))
+        {
+            var repoPath = Path.TrimEndingDirectorySeparator(Path.GetFullPath(repo.Path));
+            if (IsInside(path, repoPath) || IsInside(repoPath, path))
+            {
+                throw AgentException.InvalidArgument($"data_directory '{path}' overlaps the repository '{repoPath}': choose a separate directory.");
+            }
+        }
+
+        return (path, false);
+    }
+
+    private static void CheckDirectory(string directory, bool inPlace, bool holdsCluster)
+    {
+        var pidFile = Path.Combine(directory, "postmaster.pid");
+        if (File.Exists(pidFile))
+        {
+            var pid = File.ReadLines(pidFile).FirstOrDefault()?.Trim();
+            var alive = int.TryParse(pid, out var p) && Directory.Exists($"/proc/{p}");
+            throw AgentException.FailedPrecondition(
+                alive
+                    ? $"PostgreSQL is running on {directory} (pid {pid}): a restore there would destroy the live cluster."
+                    : $"{directory} has a postmaster.pid (pid {pid}), so PostgreSQL may be running there.",
+                inPlace
+                    ? "Stop PostgreSQL first (pg_ctl stop -m fast), then restore; or restore into a new data_directory. " +
+                      "Remove postmaster.pid only if you are sure no server uses this directory."
+                    : "Stop that server or choose another data_directory.");
+        }
+
+        if (!inPlace && Directory.Exists(directory) && !holdsCluster && Directory.EnumerateFileSystemEntries(directory).Any())
+        {
+            throw AgentException.FailedPrecondition(
+                $"{directory} is not empty and holds no PostgreSQL cluster: the agent will not overwrite it.",
+                "Choose an empty or non-existent directory.");
+        }
+    }
+
+    private async Task<object?> RunAsync(OperationHandle handle, RestorePlan plan, CancellationToken cancellationToken)
+    {
+        handle.ReportProgress(0, "restoring files");
+        var result = await pgBackRest.RunAsync("restore", plan.Arguments, cancellationToken, line =>
+        {
+            if (ConsoleProgress.ParsePercent(line) is { } percent)
+            {
+                handle.ReportProgress(percent, "restoring files");
+            }
+            else if (ConsoleProgress.ParseInfo(line) is { } info && !info.StartsWith("restore command", StringComparison.Ordinal))
+            {
+                handle.ReportPhase(info);
+            }
+        }).ConfigureAwait(false);
+
+        foreach (var warning in PgBackRestErrors.Warnings(result.Stderr))
+        {
+            handle.AddWarning(warning);
+        }
+
+        if (result.ExitCode != 0)
+        {
+            throw PgBackRestErrors.FromFailure("restore", result.ExitCode, result.Stderr);
+        }
+
+        // "repo1: restore backup set 20261124-114826F_20261124-114848I, recovery will start at ..."
+        var label = RestoredSet().Match(result.Stdout) is { Success: true } m ? m.Groups[1].Value : plan.ExpectedSet ?? "";
+        return new RestoreOutcome(plan.DataDirectory, label, plan.NextStep);
+    }
+
+    private static bool IsInside(string path, string directory) =>
+        path.StartsWith(directory + "/", StringComparison.Ordinal);
+
+    private static string TargetExample(string type) => type switch
+    {
+        "time" => "e.g. '2026-11-25 12:00:00+00'",
+        "xid" => "a transaction id, e.g. 735",
+        "lsn" => "e.g. 0/3000050",
+        _ => "a restore point created with pg_create_restore_point()",
+    };
+
+    [GeneratedRegex(@"^\d{8}-\d{6}F(_\d{8}-\d{6}[DI])?$")]
+    private static partial Regex LabelPattern();
+
+    [GeneratedRegex(@"^(0x[0-9A-Fa-f]+|\d+)$")]
+    private static partial Regex TimelinePattern();
+
+    [GeneratedRegex(@"restore backup set (\S+?),")]
+    private static partial Regex RestoredSet();
+}

@@ -1,0 +1,63 @@
+using System.Net;
+using Backrest.Agent.Core;
+using Backrest.Agent.Core.Configuration;
+using Backrest.Agent.Server.Grpc;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+
+namespace Backrest.Agent.Server;
+
+internal static partial class AgentServerExtensions
+{
+    public static WebApplicationBuilder AddAgentServer(this WebApplicationBuilder builder, AgentOptions options, AgentRuntime runtime)
+    {
+        builder.Services.AddAgentCore(options, runtime);
+        builder.Services.AddGrpc(grpc =>
+        {
+            grpc.Interceptors.Add<ErrorInterceptor>();
+            grpc.EnableDetailedErrors = builder.Environment.IsDevelopment();
+        });
+        builder.Services.AddGrpcHealthChecks().AddCheck("self", () => Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckResult.Healthy());
+        builder.Services.AddHostedService<StartupTasks>();
+
+        var socket = options.Listen.ArchiveSocket;
+        Directory.CreateDirectory(Path.GetDirectoryName(socket)!);
+        if (File.Exists(socket))
+        {
+            File.Delete(socket); // left by a killed agent; Kestrel cannot bind over it
+        }
+
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.Listen(IPAddress.Parse(options.Listen.Address), options.Listen.Port, o => o.Protocols = HttpProtocols.Http2);
+            kestrel.ListenUnixSocket(socket, o => o.Protocols = HttpProtocols.Http2);
+        });
+        return builder;
+    }
+
+    public static WebApplication MapAgentEndpoints(this WebApplication app)
+    {
+        app.MapGrpcService<BackupAgentService>();
+        app.MapGrpcService<WalArchiveService>();
+        app.MapGrpcHealthChecksService();
+        return app;
+    }
+}
+
+/// <summary>Start-up chores that need the container: stop orphans a killed agent left behind.</summary>
+internal sealed partial class StartupTasks(AgentOptions options, ILogger<StartupTasks> logger) : IHostedService
+{
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        await OrphanReaper.ReapAsync(options, logger, cancellationToken);
+        Log.Ready(logger, options.Stanza, options.Listen.Address, options.Listen.Port, options.Listen.ArchiveSocket);
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 1, EventName = "AgentReady", Level = LogLevel.Information,
+            Message = "backrest-agent for stanza {Stanza} listening on {Address}:{Port} and {Socket}")]
+        public static partial void Ready(ILogger logger, string stanza, string address, int port, string socket);
+    }
+}

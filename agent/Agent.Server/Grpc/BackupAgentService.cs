@@ -1,0 +1,68 @@
+using Backrest.Agent.Core;
+using Backrest.Agent.Core.Backups;
+using Backrest.Agent.Core.Operations;
+using Backrest.Agent.Core.Restore;
+using Backrest.Agent.V1;
+using Grpc.Core;
+
+namespace Backrest.Agent.Server.Grpc;
+
+/// <summary>A thin adapter: map the request, call Core, map the reply. State lives in Core singletons.</summary>
+internal sealed class BackupAgentService(
+    StatusService status,
+    StanzaService stanza,
+    BackupService backups,
+    RestoreService restores,
+    OperationRegistry operations) : BackupAgent.BackupAgentBase
+{
+    private static readonly string AgentVersion =
+        typeof(BackupAgentService).Assembly.GetName().Version?.ToString(3) ?? "0.0.0";
+
+    public override async Task<V1.AgentStatus> GetStatus(GetStatusRequest request, ServerCallContext context) =>
+        ProtoMapper.ToProto(await status.GetAsync(context.CancellationToken), AgentVersion);
+
+    public override async Task<CreateStanzaReply> CreateStanza(CreateStanzaRequest request, ServerCallContext context) =>
+        new() { Message = await stanza.CreateAsync(context.CancellationToken) };
+
+    public override async Task<CheckReply> Check(CheckRequest request, ServerCallContext context)
+    {
+        var checks = await stanza.CheckAsync(context.CancellationToken);
+        var reply = new CheckReply { Ok = checks.All(c => c.Ok) };
+        reply.Repositories.AddRange(checks.Select(c => new V1.RepositoryCheck { Repo = c.Repo, Ok = c.Ok, Message = c.Message }));
+        return reply;
+    }
+
+    public override Task<Operation> StartBackup(StartBackupRequest request, ServerCallContext context) =>
+        Task.FromResult(ProtoMapper.ToProto(backups.Start(request.Type, request.Repo)));
+
+    public override async Task<Operation> StartRestore(StartRestoreRequest request, ServerCallContext context) =>
+        ProtoMapper.ToProto(await restores.StartAsync(ProtoMapper.FromProto(request), context.CancellationToken));
+
+    public override Task<Operation> GetOperation(GetOperationRequest request, ServerCallContext context) =>
+        Task.FromResult(ProtoMapper.ToProto(operations.Get(RequireId(request.Id))));
+
+    public override async Task WatchOperation(WatchOperationRequest request, IServerStreamWriter<Operation> responseStream, ServerCallContext context)
+    {
+        await foreach (var snapshot in operations.WatchAsync(RequireId(request.Id), context.CancellationToken))
+        {
+            await responseStream.WriteAsync(ProtoMapper.ToProto(snapshot), context.CancellationToken);
+        }
+    }
+
+    public override async Task<ListBackupsReply> ListBackups(ListBackupsRequest request, ServerCallContext context)
+    {
+        var reply = new ListBackupsReply();
+        reply.Backups.AddRange((await backups.ListAsync(request.Repo, context.CancellationToken)).Select(ProtoMapper.ToProto));
+        return reply;
+    }
+
+    public override async Task<GetRecoveryWindowReply> GetRecoveryWindow(GetRecoveryWindowRequest request, ServerCallContext context)
+    {
+        var reply = new GetRecoveryWindowReply();
+        reply.Windows.AddRange((await restores.GetWindowsAsync(request.Repo, context.CancellationToken)).Select(ProtoMapper.ToProto));
+        return reply;
+    }
+
+    private static string RequireId(string id) =>
+        string.IsNullOrWhiteSpace(id) ? throw AgentException.InvalidArgument("Operation id is required.") : id;
+}

@@ -1,0 +1,207 @@
+using Backrest.Agent.Core;
+using Backrest.Agent.Core.Backups;
+using Backrest.Agent.Core.Operations;
+using Backrest.Agent.Core.PgBackRest;
+using Backrest.Agent.Core.Restore;
+using Google.Protobuf.WellKnownTypes;
+using V1 = Backrest.Agent.V1;
+
+namespace Backrest.Agent.Server.Grpc;
+
+/// <summary>Core records to protobuf messages, and nothing else.</summary>
+internal static class ProtoMapper
+{
+    public static V1.Operation ToProto(OperationSnapshot s)
+    {
+        var operation = new V1.Operation
+        {
+            Id = s.Id,
+            Kind = s.Kind switch
+            {
+                OperationKind.Backup => V1.OperationKind.Backup,
+                OperationKind.Restore => V1.OperationKind.Restore,
+                _ => V1.OperationKind.Unspecified,
+            },
+            State = s.State switch
+            {
+                OperationState.Running => V1.OperationState.Running,
+                OperationState.Succeeded => V1.OperationState.Succeeded,
+                OperationState.Failed => V1.OperationState.Failed,
+                OperationState.Cancelled => V1.OperationState.Cancelled,
+                _ => V1.OperationState.Unspecified,
+            },
+            Description = s.Description,
+            Started = Timestamp.FromDateTimeOffset(s.Started),
+            Percent = s.Percent,
+            Phase = s.Phase,
+        };
+        operation.Warnings.AddRange(s.Warnings);
+        if (s.Finished is { } finished)
+        {
+            operation.Finished = Timestamp.FromDateTimeOffset(finished);
+        }
+
+        if (s.Error is { } error)
+        {
+            operation.Error = new V1.OperationError
+            {
+                Code = ErrorInterceptor.ToStatusCode(error.Kind).ToString(),
+                Message = error.Message,
+                Hint = error.Hint ?? "",
+                PgbackrestCode = error.PgBackRestCode,
+            };
+        }
+
+        switch (s.Result)
+        {
+            case BackupOutcome backup:
+                operation.Backup = new V1.BackupResult
+                {
+                    RequestedType = backup.RequestedType,
+                    Type = backup.Type,
+                    Repo = backup.Repo,
+                    Backup = backup.Backup is null ? null : ToProto(backup.Backup),
+                };
+                break;
+            case RestoreOutcome restore:
+                operation.Restore = new V1.RestoreResult
+                {
+                    DataDirectory = restore.DataDirectory,
+                    BackupLabel = restore.BackupLabel,
+                    NextStep = restore.NextStep,
+                };
+                break;
+        }
+
+        return operation;
+    }
+
+    public static V1.Backup ToProto(BackupInfo b)
+    {
+        var backup = new V1.Backup
+        {
+            Label = b.Label,
+            Type = b.Type,
+            Prior = b.Prior ?? "",
+            Repo = b.RepoKey,
+            Started = Timestamp.FromDateTimeOffset(b.Start),
+            Stopped = Timestamp.FromDateTimeOffset(b.Stop),
+            DatabaseSize = b.DatabaseSize,
+            DatabaseDelta = b.DatabaseDelta,
+            RepositorySize = b.RepositorySize ?? 0,
+            RepositoryDelta = b.RepositoryDelta ?? 0,
+            WalStart = b.ArchiveStart ?? "",
+            WalStop = b.ArchiveStop ?? "",
+            LsnStart = b.LsnStart ?? "",
+            LsnStop = b.LsnStop ?? "",
+            PageChecksumError = b.Error ?? false,
+        };
+        backup.References.AddRange(b.References);
+        return backup;
+    }
+
+    public static V1.AgentStatus ToProto(AgentStatus s, string agentVersion)
+    {
+        var status = new V1.AgentStatus
+        {
+            Stanza = s.Stanza,
+            AgentVersion = agentVersion,
+            Postgres = new V1.PostgresStatus
+            {
+                Reachable = s.Postgres.Reachable,
+                Role = !s.Postgres.Reachable ? "" : s.Postgres.InRecovery ? "standby" : "primary",
+                Version = s.Postgres.Version,
+                DataDirectory = s.DataDirectory,
+                Error = s.Postgres.Error ?? "",
+            },
+            Pgbackrest = new V1.PgBackRestStatus
+            {
+                Version = s.Runtime.Capabilities.Version.ToString(),
+                Error = s.InfoError ?? "",
+            },
+            RunningOperation = s.Running is null ? null : ToProto(s.Running),
+            Archive = new V1.ArchiveStatus
+            {
+                LastArchivedWal = s.Archive.LastArchivedWal ?? "",
+                LastArchivedTime = ToTimestamp(s.Archive.LastArchivedTime),
+                ReadyCount = s.Ready.Count,
+                ReadyBytes = s.Ready.Bytes,
+                OldestReadyAgeSeconds = s.Ready.OldestAge.TotalSeconds,
+                DroppedSegments = s.Archive.DroppedSegments,
+            },
+        };
+
+        if (s.Info is { } info)
+        {
+            status.Pgbackrest.StanzaStatusCode = info.StatusCode;
+            status.Pgbackrest.StanzaStatusMessage = info.StatusMessage;
+            status.Pgbackrest.BackupLockHeld = info.BackupLock.Held;
+            status.Pgbackrest.Repositories.AddRange(info.Repositories.Select(r => new V1.RepositoryStatus
+            {
+                Repo = r.Key,
+                StatusCode = r.StatusCode,
+                StatusMessage = r.StatusMessage,
+            }));
+        }
+
+        status.Archive.Repositories.AddRange(s.Archive.Repositories.Select(r => new V1.RepositoryArchiveStats
+        {
+            Repo = r.Repo,
+            Pushed = r.Pushed,
+            Failed = r.Failed,
+            Bytes = r.Bytes,
+            LastError = r.LastError ?? "",
+            LastErrorTime = ToTimestamp(r.LastErrorTime),
+            LastSuccessTime = ToTimestamp(r.LastSuccessTime),
+        }));
+
+        if (s.Archiver is { } archiver)
+        {
+            status.Archive.PgStatArchiver = new V1.PgStatArchiver
+            {
+                ArchivedCount = archiver.ArchivedCount,
+                FailedCount = archiver.FailedCount,
+                LastArchivedWal = archiver.LastArchivedWal ?? "",
+                LastArchivedTime = ToTimestamp(archiver.LastArchivedTime),
+                LastFailedWal = archiver.LastFailedWal ?? "",
+                LastFailedTime = ToTimestamp(archiver.LastFailedTime),
+            };
+        }
+
+        status.Settings.AddRange(s.Runtime.Settings.All.Select(e => new V1.EffectiveSetting
+        {
+            Key = e.Key,
+            Value = e.Value,
+            Source = e.Source.ToString().ToLowerInvariant(),
+        }));
+        status.Warnings.AddRange(s.Runtime.Settings.Warnings);
+        return status;
+    }
+
+    public static V1.RecoveryWindow ToProto(RecoveryWindow w) => new()
+    {
+        Repo = w.Repo,
+        EarliestTime = ToTimestamp(w.EarliestTime),
+        EarliestBackup = w.EarliestBackup ?? "",
+        EarliestLsn = w.EarliestLsn ?? "",
+        LatestWal = w.LatestWal ?? "",
+        LatestTime = ToTimestamp(w.LatestTime),
+    };
+
+    public static RestoreRequest FromProto(V1.StartRestoreRequest r) => new()
+    {
+        TargetType = r.TargetType,
+        Target = r.Target,
+        Set = r.Set,
+        Repo = r.Repo,
+        DataDirectory = r.DataDirectory,
+        Delta = r.HasDelta ? r.Delta : null,
+        TargetAction = r.TargetAction,
+        TargetExclusive = r.TargetExclusive,
+        TargetTimeline = r.TargetTimeline,
+        Port = r.Port,
+        ArchiveModeOn = r.ArchiveModeOn,
+    };
+
+    private static Timestamp? ToTimestamp(DateTimeOffset? value) => value is { } v ? Timestamp.FromDateTimeOffset(v) : null;
+}

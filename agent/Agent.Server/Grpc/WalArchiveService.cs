@@ -1,0 +1,39 @@
+using System.Net.Sockets;
+using Backrest.Agent.Core;
+using Backrest.Agent.Core.Archive;
+using Backrest.Agent.V1;
+using Grpc.Core;
+using Microsoft.AspNetCore.Connections.Features;
+
+namespace Backrest.Agent.Server.Grpc;
+
+/// <summary>
+/// archive_command / restore_command, served on the Unix socket only: the socket's file permissions are
+/// what authorises PostgreSQL, so the TCP endpoint must not offer it.
+/// </summary>
+internal sealed class WalArchiveService(ArchiveService archive) : WalArchive.WalArchiveBase
+{
+    public override async Task<PushWalReply> PushWal(PushWalRequest request, ServerCallContext context)
+    {
+        RequireUnixSocket(context);
+        var reply = new PushWalReply();
+        reply.Warnings.AddRange(await archive.PushAsync(request.Path, context.CancellationToken));
+        return reply;
+    }
+
+    public override async Task<GetWalReply> GetWal(GetWalRequest request, ServerCallContext context)
+    {
+        RequireUnixSocket(context);
+        return new GetWalReply { Found = await archive.GetAsync(request.Name, request.Destination, context.CancellationToken) };
+    }
+
+    private static void RequireUnixSocket(ServerCallContext context)
+    {
+        var endPoint = context.GetHttpContext().Features.Get<IConnectionEndPointFeature>()?.LocalEndPoint;
+        if (endPoint is not UnixDomainSocketEndPoint)
+        {
+            throw new AgentException(AgentErrorKind.PermissionDenied,
+                "WalArchive is served on the agent's Unix socket only.", "Point the archive client at Agent:Listen:ArchiveSocket.");
+        }
+    }
+}
