@@ -76,7 +76,7 @@ public sealed class BackupService(
                 {
                     handle.ReportProgress(percent, "copying files");
                 }
-                else if (ConsoleProgress.ParseInfo(line) is { } info && !info.StartsWith("backup command", StringComparison.Ordinal))
+                else if (ConsoleProgress.ParseInfo(line) is { } info && !ConsoleProgress.IsCommandBoundary(info))
                 {
                     handle.ReportPhase(info);
                 }

@@ -37,7 +37,7 @@ public sealed class PostgresOptions
     /// The archive client's path as the PostgreSQL container sees it: restores write it into
     /// restore_command, since that container has no pgBackRest.
     /// </summary>
-    public string ArchiveClientPath { get; set; } = "/var/run/backrest-agent/backrest-archive";
+    public string ArchiveClientPath { get; set; } = "/var/run/backrest-agent/pgbackrest-archive";
 }
 
 public sealed class PgBackRestOptions

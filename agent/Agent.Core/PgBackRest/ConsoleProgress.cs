@@ -25,6 +25,12 @@ public static partial class ConsoleProgress
         return match.Success ? match.Groups[1].Value.Trim() : null;
     }
 
+    /// <summary>"backup command begin 2.45: --config=..." lists every option: not a phase to show (nor to log twice).</summary>
+    public static bool IsCommandBoundary(string info) => CommandBoundary().IsMatch(info);
+
+    [GeneratedRegex(@"^[a-z-]+ command (begin|end)")]
+    private static partial Regex CommandBoundary();
+
     [GeneratedRegex(@"(?:backup|restore) file .*\([^,()]*, (\d+(?:\.\d+)?)%\)")]
     private static partial Regex PercentPattern();
 

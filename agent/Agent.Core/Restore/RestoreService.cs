@@ -330,7 +330,7 @@ public sealed partial class RestoreService(
             {
                 handle.ReportProgress(percent, "restoring files");
             }
-            else if (ConsoleProgress.ParseInfo(line) is { } info && !info.StartsWith("restore command", StringComparison.Ordinal))
+            else if (ConsoleProgress.ParseInfo(line) is { } info && !ConsoleProgress.IsCommandBoundary(info))
             {
                 handle.ReportPhase(info);
             }

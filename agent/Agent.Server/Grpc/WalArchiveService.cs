@@ -1,9 +1,7 @@
-using System.Net.Sockets;
 using Backrest.Agent.Core;
 using Backrest.Agent.Core.Archive;
 using Backrest.Agent.V1;
 using Grpc.Core;
-using Microsoft.AspNetCore.Connections.Features;
 
 namespace Backrest.Agent.Server.Grpc;
 
@@ -29,8 +27,8 @@ internal sealed class WalArchiveService(ArchiveService archive) : WalArchive.Wal
 
     private static void RequireUnixSocket(ServerCallContext context)
     {
-        var endPoint = context.GetHttpContext().Features.Get<IConnectionEndPointFeature>()?.LocalEndPoint;
-        if (endPoint is not UnixDomainSocketEndPoint)
+        // A TCP connection has a local IP address; a Unix socket connection has none.
+        if (context.GetHttpContext().Connection.LocalIpAddress is not null)
         {
             throw new AgentException(AgentErrorKind.PermissionDenied,
                 "WalArchive is served on the agent's Unix socket only.", "Point the archive client at Agent:Listen:ArchiveSocket.");
