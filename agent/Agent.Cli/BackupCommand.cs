@@ -1,0 +1,46 @@
+using System.CommandLine;
+using Backrest.Agent.V1;
+
+namespace Backrest.Agent.Cli;
+
+/// <summary><c>backup --type full|diff|incr [--repo N] [--wait]</c>: StartBackup on the primary.</summary>
+internal static class BackupCommand
+{
+    public static Command Create(GlobalOptions globals)
+    {
+        var type = new Option<string>("--type", "-t")
+        {
+            Description = "Backup type: full, diff (changes since the last full) or incr (changes since the last backup). "
+                + "pgBackRest takes a full backup when a diff or incr has no prior backup.",
+            Required = true,
+        };
+        type.AcceptOnlyFromAmong("full", "diff", "incr");
+        var repo = CommonOptions.Repo("Repository to back up to, 1-4; 0 (default): the first configured repository.");
+        var wait = CommonOptions.Wait("backup");
+
+        var command = new Command(
+            "backup",
+            "Start a backup on the agent whose PostgreSQL is the primary (with several --agent, the one reporting role primary).")
+        {
+            type,
+            repo,
+            wait,
+        };
+        command.SetAction(CommandRunner.Action(globals, async (context, cancellationToken) =>
+        {
+            var request = new StartBackupRequest
+            {
+                Type = context.ParseResult.GetRequiredValue(type),
+                Repo = context.ParseResult.GetValue(repo),
+            };
+            var agent = await context.Agents.FindPrimaryAsync(context.Output.Fail, cancellationToken);
+            var operation = await context.Agents.CallAsync(
+                agent,
+                (client, options) => client.StartBackupAsync(request, options),
+                cancellationToken);
+            return await StartedOperation.ReportAsync(
+                context, agent, operation, context.ParseResult.GetValue(wait), cancellationToken);
+        }));
+        return command;
+    }
+}

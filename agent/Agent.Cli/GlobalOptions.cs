@@ -1,0 +1,98 @@
+using System.CommandLine;
+
+namespace Backrest.Agent.Cli;
+
+/// <summary>
+/// The options every command accepts. They are recursive so that they may stand before or after the
+/// subcommand (<c>backrestctl --agent a status</c> and <c>backrestctl status --agent a</c>).
+/// </summary>
+internal sealed class GlobalOptions
+{
+    public const string AgentEnvironmentVariable = "BACKRESTCTL_AGENT";
+    public const string DefaultAgent = "127.0.0.1:7480";
+    public const int DefaultTimeoutSeconds = 30;
+
+    public GlobalOptions()
+    {
+        Agent = new Option<string[]>("--agent", "-a")
+        {
+            Description = "Agent address host:port (port defaults to " + AgentAddress.DefaultPort
+                + "). Repeat it, or separate addresses with commas, to address several agents. Default: $"
+                + AgentEnvironmentVariable + ", else " + DefaultAgent + ".",
+            HelpName = "host:port",
+            Recursive = true,
+            AllowMultipleArgumentsPerToken = false,
+            DefaultValueFactory = _ => [Environment.GetEnvironmentVariable(AgentEnvironmentVariable) is { Length: > 0 } fromEnvironment
+                ? fromEnvironment
+                : DefaultAgent],
+        };
+        Agent.Validators.Add(result =>
+        {
+            foreach (var token in result.Tokens)
+            {
+                foreach (var part in AgentAddress.SplitList(token.Value))
+                {
+                    if (!AgentAddress.TryParse(part, out _, out var error))
+                    {
+                        result.AddError(error);
+                    }
+                }
+            }
+        });
+
+        Json = new Option<bool>("--json")
+        {
+            Description = "Print the agent's reply as JSON (protobuf JSON mapping): one document, an object keyed by agent when there are several.",
+            Recursive = true,
+        };
+
+        Timeout = new Option<int>("--timeout")
+        {
+            Description = "Deadline in seconds for each request (not for --wait, which follows an operation until it ends).",
+            HelpName = "seconds",
+            Recursive = true,
+            DefaultValueFactory = _ => DefaultTimeoutSeconds,
+        };
+        Timeout.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<int>() <= 0)
+            {
+                result.AddError("--timeout must be a positive number of seconds.");
+            }
+        });
+    }
+
+    public Option<string[]> Agent { get; }
+
+    public Option<bool> Json { get; }
+
+    public Option<int> Timeout { get; }
+
+    /// <summary>Reads and checks the agent list; the environment variable is not seen by the option validator.</summary>
+    public IReadOnlyList<AgentAddress> GetAgents(ParseResult parseResult)
+    {
+        var agents = new List<AgentAddress>();
+        foreach (var value in parseResult.GetValue(Agent) ?? [])
+        {
+            foreach (var part in AgentAddress.SplitList(value))
+            {
+                if (!AgentAddress.TryParse(part, out var address, out var error))
+                {
+                    throw new CliException(error + " (from --agent or $" + AgentEnvironmentVariable + ")", ExitCodes.Usage);
+                }
+
+                if (!agents.Contains(address))
+                {
+                    agents.Add(address);
+                }
+            }
+        }
+
+        if (agents.Count == 0)
+        {
+            throw new CliException("no agent address given (--agent or $" + AgentEnvironmentVariable + ")", ExitCodes.Usage);
+        }
+
+        return agents;
+    }
+}

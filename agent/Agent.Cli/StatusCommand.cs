@@ -1,0 +1,186 @@
+using System.CommandLine;
+using System.Globalization;
+using Backrest.Agent.V1;
+
+namespace Backrest.Agent.Cli;
+
+/// <summary><c>status</c>: GetStatus on every agent.</summary>
+internal static class StatusCommand
+{
+    public static Command Create(GlobalOptions globals)
+    {
+        var command = new Command("status", "Show each agent's PostgreSQL, pgBackRest, WAL archiving, running operation, settings and warnings.");
+        command.SetAction(CommandRunner.Action(globals, RunAsync));
+        return command;
+    }
+
+    private static async Task<int> RunAsync(CommandContext context, CancellationToken cancellationToken)
+    {
+        var replies = await context.Agents.CallEachAsync(
+            (client, options) => client.GetStatusAsync(new GetStatusRequest(), options),
+            cancellationToken);
+        var first = true;
+        return context.WriteReplies(
+            replies,
+            (agent, status) =>
+            {
+                if (!first)
+                {
+                    context.Output.Out.WriteLine();
+                }
+
+                first = false;
+                Write(new TextBlock(context.Output.Out, labelWidth: 18), agent, status, context.Time.GetUtcNow());
+            },
+            headings: false);
+    }
+
+    internal static void Write(TextBlock block, AgentAddress agent, AgentStatus status, DateTimeOffset now)
+    {
+        block.Line($"agent {agent}" + (status.AgentVersion.Length > 0 ? $" (version {status.AgentVersion})" : ""));
+        block.Field("stanza", Format.OrNone(status.Stanza));
+        WritePostgres(block, status.Postgres);
+        WritePgBackRest(block, status.Pgbackrest);
+        block.Field("operation", status.RunningOperation is { } operation ? DescribeRunning(operation) : "none");
+        WriteArchive(block, status.Archive, now);
+
+        if (status.Settings.Count > 0)
+        {
+            block.Heading("settings");
+            foreach (var setting in status.Settings)
+            {
+                block.Item($"{setting.Key}={setting.Value}" + (setting.Source.Length > 0 ? $" ({setting.Source})" : ""));
+            }
+        }
+
+        if (status.Warnings.Count > 0)
+        {
+            block.Heading("warnings");
+            foreach (var warning in status.Warnings)
+            {
+                block.Item("! " + warning);
+            }
+        }
+    }
+
+    private static void WritePostgres(TextBlock block, PostgresStatus? postgres)
+    {
+        if (postgres is null)
+        {
+            block.Field("postgresql", "not reported");
+            return;
+        }
+
+        if (!postgres.Reachable)
+        {
+            block.Field("postgresql", "unreachable" + (postgres.Error.Length > 0 ? ": " + postgres.Error : ""));
+            return;
+        }
+
+        var parts = new List<string> { "reachable", Format.OrNone(postgres.Role) };
+        if (postgres.Version.Length > 0)
+        {
+            parts.Add("version " + postgres.Version);
+        }
+
+        if (postgres.DataDirectory.Length > 0)
+        {
+            parts.Add("data " + postgres.DataDirectory);
+        }
+
+        block.Field("postgresql", string.Join(", ", parts));
+    }
+
+    private static void WritePgBackRest(TextBlock block, PgBackRestStatus? pgbackrest)
+    {
+        if (pgbackrest is null)
+        {
+            block.Field("pgbackrest", "not reported");
+            return;
+        }
+
+        var stanza = $"stanza {Format.OrNone(pgbackrest.StanzaStatusMessage)} ({pgbackrest.StanzaStatusCode})";
+        block.Field("pgbackrest", (pgbackrest.Version.Length > 0 ? pgbackrest.Version + ", " : "") + stanza);
+        if (pgbackrest.Error.Length > 0)
+        {
+            block.Field("info error", pgbackrest.Error);
+        }
+
+        foreach (var repo in pgbackrest.Repositories)
+        {
+            block.Field(
+                Format.Repo(repo.Repo),
+                $"{Format.OrNone(repo.Type)}: {Format.OrNone(repo.StatusMessage)} ({repo.StatusCode})",
+                indent: 2);
+        }
+
+        if (pgbackrest.BackupLockHeld)
+        {
+            block.Field("backup lock", "held (a backup is running)");
+        }
+    }
+
+    private static string DescribeRunning(Operation operation)
+    {
+        var text = $"{operation.Id}  {Format.OrNone(operation.Description)}  {Format.Percent(operation.Percent)}";
+        return operation.Phase.Length > 0 ? text + " " + operation.Phase : text;
+    }
+
+    private static void WriteArchive(TextBlock block, ArchiveStatus? archive, DateTimeOffset now)
+    {
+        if (archive is null)
+        {
+            block.Field("archive", "not reported");
+            return;
+        }
+
+        block.Heading("archive");
+        block.Field(
+            "last WAL",
+            archive.LastArchivedWal.Length > 0
+                ? $"{archive.LastArchivedWal} at {Format.TimeWithAge(archive.LastArchivedTime, now)}"
+                : "none",
+            indent: 2);
+        var ready = $"{Format.Integer(archive.ReadyCount)} segments, {Format.Size(archive.ReadyBytes)}";
+        if (archive.ReadyCount > 0)
+        {
+            ready += ", oldest " + Format.Seconds(archive.OldestReadyAgeSeconds);
+        }
+
+        block.Field("ready", ready, indent: 2);
+        if (archive.DroppedSegments > 0)
+        {
+            block.Field("dropped", Format.Integer(archive.DroppedSegments) + " segments", indent: 2);
+        }
+
+        foreach (var repo in archive.Repositories)
+        {
+            var text = string.Create(
+                CultureInfo.InvariantCulture,
+                $"pushed {repo.Pushed}, failed {repo.Failed}, {Format.Size(repo.Bytes)}");
+            if (repo.LastSuccessTime is not null)
+            {
+                text += ", last success " + Format.Time(repo.LastSuccessTime) + " UTC";
+            }
+
+            block.Field(Format.Repo(repo.Repo), text, indent: 2);
+            if (repo.LastError.Length > 0)
+            {
+                block.Field("", $"last error {Format.Time(repo.LastErrorTime)} UTC: {repo.LastError}", indent: 2);
+            }
+        }
+
+        if (archive.PgStatArchiver is { } stats)
+        {
+            var text = string.Create(
+                CultureInfo.InvariantCulture,
+                $"archived {stats.ArchivedCount}, failed_count {stats.FailedCount}");
+            if (stats.LastFailedWal.Length > 0)
+            {
+                text += $", last failed {stats.LastFailedWal} at {Format.Time(stats.LastFailedTime)} UTC";
+            }
+
+            block.Field("pg_stat_archiver", text, indent: 2);
+        }
+    }
+}
