@@ -18,22 +18,24 @@ public sealed class StanzaService(PgBackRestClient pgBackRest, Configuration.Age
     }
 
     /// <summary>
-    /// Runs <c>pgbackrest check</c> per repository, so one dead repository is reported as such rather
-    /// than hiding the others' state: check archives a WAL segment and waits for it to arrive.
+    /// Runs <c>pgbackrest check</c>: it archives a WAL segment and waits for it in every repository.
+    /// pgBackRest 2.45 cannot check one repository alone, so failures are attributed to the repositories
+    /// its error names ("repo2: [HostConnectError] ..."); when it names none, every repository failed.
     /// </summary>
     public async Task<IReadOnlyList<RepositoryCheck>> CheckAsync(CancellationToken cancellationToken)
     {
-        var checks = new List<RepositoryCheck>();
-        for (var repo = 1; repo <= options.Repositories.Count; repo++)
+        var repos = Enumerable.Range(1, options.Repositories.Count).ToList();
+        var result = await pgBackRest.RunAsync("check", [], cancellationToken).ConfigureAwait(false);
+        if (result.ExitCode == 0)
         {
-            var result = await pgBackRest.RunAsync("check", [$"--repo={repo}"], cancellationToken).ConfigureAwait(false);
-            checks.Add(result.ExitCode == 0
-                ? new RepositoryCheck(repo, true, "WAL archived and backup settings valid.")
-                : new RepositoryCheck(repo, false, PgBackRestErrors.FromFailure("check", result.ExitCode, result.Stderr) is var e
-                    ? $"{e.Message} {e.Hint}".Trim()
-                    : ""));
+            return repos.Select(r => new RepositoryCheck(r, true, "WAL archived; backup and archive settings valid.")).ToList();
         }
 
-        return checks;
+        var error = PgBackRestErrors.FromFailure("check", result.ExitCode, result.Stderr);
+        var message = $"{error.Message} {error.Hint}".Trim();
+        var named = PgBackRestErrors.NamedRepositories(result.Stderr);
+        return repos.Select(r => named.Count == 0 || named.Contains(r)
+            ? new RepositoryCheck(r, false, message)
+            : new RepositoryCheck(r, true, "No error reported for this repository.")).ToList();
     }
 }

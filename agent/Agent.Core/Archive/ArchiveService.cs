@@ -165,9 +165,7 @@ public sealed partial class ArchiveService(
     private void RecordFailure(string message, string? stderr)
     {
         var now = time.GetUtcNow();
-        var named = stderr is null
-            ? []
-            : RepoPrefix().Matches(stderr).Select(m => int.Parse(m.Groups[1].Value)).ToHashSet();
+        var named = stderr is null ? new HashSet<int>() : PgBackRestErrors.NamedRepositories(stderr);
         lock (_gate)
         {
             for (var i = 0; i < _repos.Length; i++)
@@ -182,9 +180,6 @@ public sealed partial class ArchiveService(
 
     [GeneratedRegex(@"^([0-9A-F]{24}(\.partial|\.[0-9A-F]{8}\.backup)?|[0-9A-F]{8}\.history)$")]
     private static partial Regex WalFileName();
-
-    [GeneratedRegex(@"\brepo(\d): \[")]
-    private static partial Regex RepoPrefix();
 
     private static partial class Log
     {

@@ -12,12 +12,16 @@ public sealed class BackupService(
     OperationRegistry operations,
     AgentOptions options,
     AgentRuntime runtime,
+    Postgres.PostgresClient postgres,
     TimeProvider time)
 {
     public static readonly string[] BackupTypes = ["full", "diff", "incr"];
 
-    /// <summary>Validates the request (nothing bad reaches pgBackRest) and starts the backup operation.</summary>
-    public OperationSnapshot Start(string type, int repo)
+    /// <summary>
+    /// Validates the request (nothing bad reaches pgBackRest), checks that a backup can work here
+    /// (a primary, a created stanza), and starts the backup operation.
+    /// </summary>
+    public async Task<OperationSnapshot> StartAsync(string type, int repo, CancellationToken cancellationToken)
     {
         if (!BackupTypes.Contains(type))
         {
@@ -25,8 +29,37 @@ public sealed class BackupService(
         }
 
         var repoKey = ResolveRepo(options, repo);
+        if (operations.Running is null)
+        {
+            await CheckPreconditionsAsync(repoKey, cancellationToken).ConfigureAwait(false);
+        }
+
         return operations.StartExclusive(OperationKind.Backup, $"{type} backup to repo{repoKey}",
             async (handle, ct) => await RunAsync(handle, type, repoKey, ct).ConfigureAwait(false));
+    }
+
+    private async Task CheckPreconditionsAsync(int repo, CancellationToken cancellationToken)
+    {
+        var state = await postgres.GetStateAsync(cancellationToken).ConfigureAwait(false);
+        if (!state.Reachable)
+        {
+            throw new AgentException(AgentErrorKind.Unavailable, $"PostgreSQL is not reachable, so no online backup can start: {state.Error}",
+                "Check that PostgreSQL runs and that Agent:Postgres:SocketDirectory and Port point at it.");
+        }
+
+        if (state.InRecovery)
+        {
+            throw AgentException.FailedPrecondition("This PostgreSQL is a standby: backups run on the primary.",
+                "Send the backup to the primary's agent (backrestctl picks it when given every agent).");
+        }
+
+        var info = await pgBackRest.InfoAsync(cancellationToken).ConfigureAwait(false);
+        var repoStatus = info.Repositories.FirstOrDefault(r => r.Key == repo);
+        if (repoStatus is { StatusCode: 1 or 3 })
+        {
+            throw AgentException.FailedPrecondition(
+                $"Stanza '{options.Stanza}' is not created on repo{repo} ({repoStatus.StatusMessage}).", "Call CreateStanza first.");
+        }
     }
 
     public async Task<IReadOnlyList<BackupInfo>> ListAsync(int repo, CancellationToken cancellationToken)

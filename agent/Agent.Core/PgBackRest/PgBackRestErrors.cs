@@ -134,6 +134,13 @@ public static partial class PgBackRestErrors
         }
     }
 
+    /// <summary>The repositories an error message names ("repo2: [HostConnectError] ...").</summary>
+    public static IReadOnlySet<int> NamedRepositories(string stderr) =>
+        RepoPrefix().Matches(stderr).Select(m => int.Parse(m.Groups[1].Value)).ToHashSet();
+
+    [GeneratedRegex(@"\brepo(\d): \[")]
+    private static partial Regex RepoPrefix();
+
     [GeneratedRegex(@"ERROR: \[\d{3}\]: (.*)$")]
     private static partial Regex ErrorLine();
 }

@@ -32,8 +32,8 @@ internal sealed class BackupAgentService(
         return reply;
     }
 
-    public override Task<Operation> StartBackup(StartBackupRequest request, ServerCallContext context) =>
-        Task.FromResult(ProtoMapper.ToProto(backups.Start(request.Type, request.Repo)));
+    public override async Task<Operation> StartBackup(StartBackupRequest request, ServerCallContext context) =>
+        ProtoMapper.ToProto(await backups.StartAsync(request.Type, request.Repo, context.CancellationToken));
 
     public override async Task<Operation> StartRestore(StartRestoreRequest request, ServerCallContext context) =>
         ProtoMapper.ToProto(await restores.StartAsync(ProtoMapper.FromProto(request), context.CancellationToken));

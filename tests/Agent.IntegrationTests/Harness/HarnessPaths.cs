@@ -1,0 +1,69 @@
+using System.Reflection;
+
+namespace Backrest.Agent.IntegrationTests.Harness;
+
+/// <summary>Where the binaries under test are: built by the same configuration as this test assembly.</summary>
+public static class HarnessPaths
+{
+    public const string PostgresBin = "/usr/lib/postgresql/15/bin";
+    public const string PgBackRest = "pgbackrest";
+    public const string ArchiveClientVariable = "BACKREST_ARCHIVE_CLIENT";
+    private const string TargetFramework = "net10.0";
+
+    private static readonly Lazy<string> Root = new(FindRepositoryRoot);
+
+    /// <summary>The checkout: the nearest directory above the test binaries that holds Agent.sln.</summary>
+    public static string RepositoryRoot => Root.Value;
+
+    /// <summary>Debug or Release, as this test assembly was built.</summary>
+    public static string Configuration { get; } =
+        typeof(HarnessPaths).Assembly.GetCustomAttribute<AssemblyConfigurationAttribute>()?.Configuration is { Length: > 0 } c
+            ? c
+            : "Debug";
+
+    public static string AgentDll => Output("Agent.Server", "backrest-agent.dll");
+
+    public static string CliDll => Output("Agent.Cli", "backrestctl.dll");
+
+    /// <summary>
+    /// The archive_command/restore_command client: $BACKREST_ARCHIVE_CLIENT, else the NativeAOT build that
+    /// tests/run.sh publishes (artifacts/archive-client), else the plain build next to the other projects.
+    /// It is named pgbackrest-archive (pgBackRest's backup refuses an archive_command without "pgbackrest",
+    /// error 68); the older name backrest-archive is still found.
+    /// </summary>
+    public static string ArchiveClient
+    {
+        get
+        {
+            if (Environment.GetEnvironmentVariable(ArchiveClientVariable) is { Length: > 0 } configured)
+            {
+                return configured;
+            }
+
+            string[] names = ["pgbackrest-archive", "backrest-archive"];
+            var published = Path.Combine(RepositoryRoot, "artifacts", "archive-client");
+            var candidates = names.Select(n => Path.Combine(published, n))
+                .Concat(names.Select(n => Output("Agent.ArchiveClient", n)))
+                .ToList();
+            return candidates.FirstOrDefault(File.Exists) ?? candidates[2];
+        }
+    }
+
+    public static string PostgresTool(string name) => Path.Combine(PostgresBin, name);
+
+    private static string Output(string project, string file) =>
+        Path.Combine(RepositoryRoot, "agent", project, "bin", Configuration, TargetFramework, file);
+
+    private static string FindRepositoryRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "Agent.sln")))
+            {
+                return dir.FullName;
+            }
+        }
+
+        throw new InvalidOperationException($"No Agent.sln above {AppContext.BaseDirectory}.");
+    }
+}

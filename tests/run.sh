@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Builds and runs every test on a Debian 12 machine, as root, with the .NET SDK installed.
+# Installs what is missing (PostgreSQL 15, pgBackRest, the NativeAOT toolchain), lets the postgres OS user
+# read the checkout (the integration tests run the built agent as postgres), publishes the NativeAOT
+# archive client, then runs `dotnet test`. Extra arguments go to dotnet test, e.g.:
+#   tests/run.sh --filter FullyQualifiedName~HarnessTests
+# KEEP_TEST_DIRS=1 keeps each test's /tmp/bra-* directory.
+set -euo pipefail
+
+started=$SECONDS
+report_elapsed() {
+    local rc=$? elapsed=$((SECONDS - started))
+    echo "tests/run.sh: $( ((rc == 0)) && echo passed || echo "FAILED (exit $rc)") in $((elapsed / 60))m$((elapsed % 60))s"
+}
+trap report_elapsed EXIT
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+# Everything built here must be readable by the postgres user.
+umask 022
+
+if [[ $EUID -ne 0 ]]; then
+    echo "tests/run.sh: run as root (it installs packages and starts PostgreSQL as the postgres user)" >&2
+    exit 1
+fi
+if ! command -v dotnet >/dev/null; then
+    echo "tests/run.sh: the .NET SDK (dotnet) is not installed" >&2
+    exit 1
+fi
+
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
+
+missing=()
+# pgbench ships in postgresql-15 (postgresql-contrib-15 is a virtual package it provides).
+[[ -x /usr/lib/postgresql/15/bin/initdb && -x /usr/lib/postgresql/15/bin/pgbench ]] \
+    || missing+=(postgresql-15 postgresql-contrib-15)
+command -v pgbackrest >/dev/null || missing+=(pgbackrest)
+command -v clang >/dev/null || missing+=(clang)
+installed zlib1g-dev || missing+=(zlib1g-dev)
+if (( ${#missing[@]} > 0 )); then
+    echo "tests/run.sh: installing ${missing[*]}"
+    if [[ " ${missing[*]} " == *" postgresql-15 "* ]]; then
+        # The tests start their own clusters; don't let the package create and start a 'main' cluster.
+        mkdir -p /etc/postgresql-common/createcluster.d
+        echo 'create_main_cluster = false' > /etc/postgresql-common/createcluster.d/backrest-agent-tests.conf
+    fi
+    apt-get update
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+
+# The postgres user runs the built agent and archive client from this checkout: it needs to traverse every
+# parent directory and read the files.
+dir="$root"
+while [[ "$dir" != / ]]; do
+    if ! runuser -u postgres -- test -x "$dir"; then
+        echo "tests/run.sh: chmod o+x $dir (so that the postgres user can reach the checkout)"
+        chmod o+x "$dir"
+    fi
+    dir="$(dirname "$dir")"
+done
+find "$root" -path "$root/.git" -prune -o \( \( -type d ! -perm -o=rx \) -o \( -type f ! -perm -o=r \) \) \
+    -exec chmod o+rX {} +
+
+dotnet publish agent/Agent.ArchiveClient -c Release -r linux-x64 -o artifacts/archive-client
+dotnet test Agent.sln -c Release --logger "console;verbosity=normal" "$@"
