@@ -1,0 +1,174 @@
+using Backrest.Agent.IntegrationTests.Harness;
+using Backrest.Agent.V1;
+using Grpc.Core;
+
+namespace Backrest.Agent.IntegrationTests;
+
+/// <summary>Backups through the agent's gRPC API against a real PostgreSQL and pgBackRest.</summary>
+public sealed class BackupTests
+{
+    [Fact]
+    public async Task StartBackup_FullDiffIncr_ListedWithTypesAndPriors()
+    {
+        await using var env = await TestEnvironment.CreateAsync();
+        await env.Client.CreateStanzaAsync(new CreateStanzaRequest());
+        await env.Postgres.PgBenchInitAsync(1);
+
+        var full = await env.BackupAsync("full");
+        await env.Postgres.ExecuteAsync("update pgbench_accounts set abalance = abalance + 1 where aid <= 1000");
+        var diff = await env.BackupAsync("diff");
+        await env.Postgres.ExecuteAsync("update pgbench_accounts set abalance = abalance + 1 where aid <= 1000");
+        var incr = await env.BackupAsync("incr");
+
+        Assert.Equal(("full", "full"), (full.Backup.RequestedType, full.Backup.Type));
+        Assert.Equal("diff", diff.Backup.Type);
+        Assert.Equal("incr", incr.Backup.Type);
+        Assert.Equal(100, incr.Percent);
+
+        var list = await env.Client.ListBackupsAsync(new ListBackupsRequest());
+        Assert.Equal(["full", "diff", "incr"], list.Backups.Select(b => b.Type));
+        var (f, d, i) = (list.Backups[0], list.Backups[1], list.Backups[2]);
+        Assert.Equal(full.Backup.Backup.Label, f.Label);
+        Assert.Equal("", f.Prior);
+        Assert.Equal(f.Label, d.Prior);
+        Assert.Equal(d.Label, i.Prior);
+        Assert.All(list.Backups, b =>
+        {
+            Assert.Equal(1, b.Repo);
+            Assert.True(b.DatabaseSize > 0 && b.RepositorySize > 0, $"sizes of {b.Label}");
+            Assert.Matches("^[0-9A-F]{24}$", b.WalStart);
+            Assert.Matches("^[0-9A-F]+/[0-9A-F]+$", b.LsnStop);
+            Assert.True(b.Stopped.ToDateTimeOffset() >= b.Started.ToDateTimeOffset());
+        });
+
+        // The same list through backrestctl, as an operator reads it.
+        var cli = await env.CliAsync("backups");
+        Assert.True(cli.Succeeded, cli.ToString());
+        Assert.Contains(i.Label, cli.StandardOutput);
+    }
+
+    [Fact]
+    public async Task StartBackup_IncrWithoutFull_ReportedAsFullWithWarning()
+    {
+        await using var env = await TestEnvironment.CreateAsync();
+        await env.Client.CreateStanzaAsync(new CreateStanzaRequest());
+
+        var done = await env.BackupAsync("incr");
+
+        Assert.Equal("incr", done.Backup.RequestedType);
+        Assert.Equal("full", done.Backup.Type);
+        Assert.Equal("full", done.Backup.Backup.Type);
+        Assert.Contains(done.Warnings, w => w.Contains("pgBackRest took a full backup", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task StartBackup_WhileOneRuns_SecondIsAbortedNamingTheFirstWhichSucceeds()
+    {
+        await using var env = await TestEnvironment.CreateAsync();
+        await env.Client.CreateStanzaAsync(new CreateStanzaRequest());
+
+        var first = await env.Client.StartBackupAsync(new StartBackupRequest { Type = "full" });
+        var second = await Assert.ThrowsAsync<RpcException>(() => env.Client.StartBackupAsync(new StartBackupRequest { Type = "incr" }).ResponseAsync);
+
+        Assert.Equal(StatusCode.Aborted, second.StatusCode);
+        Assert.Contains(first.Id, second.Status.Detail);
+        Assert.Contains("full backup to repo1", second.Status.Detail);
+        Assert.DoesNotContain("lock", second.Status.Detail, StringComparison.OrdinalIgnoreCase);
+        Assert.Equal(OperationState.Succeeded, (await env.Client.WaitAsync(first)).State);
+        Assert.Single((await env.Client.ListBackupsAsync(new ListBackupsRequest())).Backups);
+    }
+
+    [Fact]
+    public async Task StartBackup_BadInput_InvalidArgumentAndPgBackRestNeverRuns()
+    {
+        await using var env = await TestEnvironment.CreateAsync();
+        await env.Client.CreateStanzaAsync(new CreateStanzaRequest());
+
+        foreach (var (type, repo, expected) in new[]
+        {
+            ("weekly", 0, "Backup type 'weekly' is not valid"),
+            ("", 0, "Backup type '' is not valid"),
+            ("FULL", 0, "Backup type 'FULL' is not valid"),
+            ("full", 7, "repo 7 is not valid"),
+            ("full", -1, "repo -1 is not valid"),
+            ("full", 2, "repo 2 is not configured"),
+        })
+        {
+            var error = await Assert.ThrowsAsync<RpcException>(() =>
+                env.Client.StartBackupAsync(new StartBackupRequest { Type = type, Repo = repo }).ResponseAsync);
+            Assert.Equal(StatusCode.InvalidArgument, error.StatusCode);
+            Assert.Contains(expected, error.Status.Detail);
+        }
+
+        foreach (var request in new[] { new ListBackupsRequest { Repo = 5 }, new ListBackupsRequest { Repo = 3 } })
+        {
+            var error = await Assert.ThrowsAsync<RpcException>(() => env.Client.ListBackupsAsync(request).ResponseAsync);
+            Assert.Equal(StatusCode.InvalidArgument, error.StatusCode);
+        }
+
+        var missing = await Assert.ThrowsAsync<RpcException>(() =>
+            env.Client.GetOperationAsync(new GetOperationRequest { Id = "backup-nope" }).ResponseAsync);
+        Assert.Equal(StatusCode.NotFound, missing.StatusCode);
+        var empty = await Assert.ThrowsAsync<RpcException>(() =>
+            env.Client.GetOperationAsync(new GetOperationRequest()).ResponseAsync);
+        Assert.Equal(StatusCode.InvalidArgument, empty.StatusCode);
+
+        // pgBackRest writes <stanza>-backup.log in its log path for every backup it starts: none may exist.
+        Assert.Empty(System.IO.Directory.GetFiles(env.Directory.Combine("log"), "*-backup.log"));
+        Assert.Empty((await env.Client.ListBackupsAsync(new ListBackupsRequest())).Backups);
+    }
+
+    [Fact]
+    public async Task StartBackup_BeforeStanzaCreate_FailedPreconditionSaysWhatToDo()
+    {
+        await using var env = await TestEnvironment.CreateAsync();
+
+        var error = await Assert.ThrowsAsync<RpcException>(() =>
+            env.Client.StartBackupAsync(new StartBackupRequest { Type = "full" }).ResponseAsync);
+
+        Assert.Equal(StatusCode.FailedPrecondition, error.StatusCode);
+        Assert.Contains("CreateStanza", error.Status.Detail);
+    }
+
+    [Fact]
+    public async Task Agent_KilledDuringBackup_RestartedAgentTakesTheNextBackup()
+    {
+        // Slow settings so the backup is surely still copying when the agent dies.
+        await using var env = await TestEnvironment.CreateAsync(new TestEnvironmentOptions
+        {
+            AgentSettings = new Dictionary<string, string?>
+            {
+                ["Agent__PgBackRest__CompressType"] = "gz",
+                ["Agent__PgBackRest__CompressLevel"] = "9",
+                ["Agent__PgBackRest__ProcessMax"] = "1",
+            },
+        });
+        await env.Client.CreateStanzaAsync(new CreateStanzaRequest());
+        await env.Postgres.PgBenchInitAsync(15);
+
+        var started = await env.Client.StartBackupAsync(new StartBackupRequest { Type = "full" });
+        using (var copying = new CancellationTokenSource(TimeSpan.FromMinutes(2)))
+        {
+            using var call = env.Client.WatchOperation(new WatchOperationRequest { Id = started.Id }, cancellationToken: copying.Token);
+            await foreach (var update in call.ResponseStream.ReadAllAsync(copying.Token))
+            {
+                Assert.Equal(OperationState.Running, update.State);
+                if (update.Percent > 5)
+                {
+                    break;
+                }
+            }
+        }
+
+        env.Agent.Kill();
+        await env.Agent.StartAsync();
+
+        var next = await env.BackupAsync("full");
+        Assert.Equal("full", next.Backup.Type);
+        var list = await env.Client.ListBackupsAsync(new ListBackupsRequest());
+        Assert.Contains(list.Backups, b => b.Label == next.Backup.Backup.Label);
+        // Whether the orphaned pgBackRest died of SIGPIPE or was stopped by the restarted agent, no
+        // process from the interrupted backup may still hold the stanza's backup lock.
+        Assert.False((await OsCommand.RunAsync("pgrep", ["-f", $"--config={env.Agent.ConfigPath} .*backup --type=full"])).Succeeded);
+    }
+}
