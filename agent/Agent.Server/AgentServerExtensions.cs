@@ -3,6 +3,7 @@ using Backrest.Agent.Core;
 using Backrest.Agent.Core.Configuration;
 using Backrest.Agent.Server.Grpc;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Prometheus;
 
 namespace Backrest.Agent.Server;
 
@@ -18,6 +19,7 @@ internal static partial class AgentServerExtensions
         });
         builder.Services.AddGrpcHealthChecks().AddCheck("self", () => Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckResult.Healthy());
         builder.Services.AddHostedService<StartupTasks>();
+        builder.Services.AddSingleton<Metrics.AgentMetrics>();
 
         var socket = options.Listen.ArchiveSocket;
         Directory.CreateDirectory(Path.GetDirectoryName(socket)!);
@@ -30,6 +32,7 @@ internal static partial class AgentServerExtensions
         {
             kestrel.Listen(IPAddress.Parse(options.Listen.Address), options.Listen.Port, o => o.Protocols = HttpProtocols.Http2);
             kestrel.ListenUnixSocket(socket, o => o.Protocols = HttpProtocols.Http2);
+            kestrel.Listen(IPAddress.Parse(options.Listen.Address), options.Listen.MetricsPort, o => o.Protocols = HttpProtocols.Http1);
         });
         return builder;
     }
@@ -39,6 +42,9 @@ internal static partial class AgentServerExtensions
         app.MapGrpcService<BackupAgentService>();
         app.MapGrpcService<WalArchiveService>();
         app.MapGrpcHealthChecksService();
+        var options = app.Services.GetRequiredService<AgentOptions>();
+        app.MapMetrics("/metrics", app.Services.GetRequiredService<Metrics.AgentMetrics>().Registry)
+            .RequireHost($"*:{options.Listen.MetricsPort}");
         return app;
     }
 }

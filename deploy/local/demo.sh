@@ -101,6 +101,8 @@ trap 'exit 130' INT TERM
 pg_port="$(free_port)"
 agent_port="$(free_port)"
 while [[ $agent_port == "$pg_port" ]]; do agent_port="$(free_port)"; done
+metrics_port="$(free_port)"
+while [[ $metrics_port == "$pg_port" || $metrics_port == "$agent_port" ]]; do metrics_port="$(free_port)"; done
 socket="$tmp/agent.sock"
 as_postgres() { runuser -u postgres -- "$@"; }
 ctl() { dotnet "$ctl_dll" --agent "127.0.0.1:$agent_port" "$@"; }
@@ -141,6 +143,7 @@ setpriv --reuid=postgres --regid=postgres --init-groups env \
     Agent__Repositories__0__Path="$tmp/repo1" \
     Agent__Listen__Address=127.0.0.1 \
     Agent__Listen__Port="$agent_port" \
+    Agent__Listen__MetricsPort="$metrics_port" \
     Agent__Listen__ArchiveSocket="$socket" \
     dotnet "$agent_dll" </dev/null >"$tmp/agent.log" 2>&1 &
 agent_pid=$!

@@ -143,6 +143,9 @@ public sealed class ListenOptions
 
     public int Port { get; set; } = 7480;
 
+    /// <summary>Prometheus <c>/metrics</c> (HTTP/1.1), on its own port so scrapers never reach the API.</summary>
+    public int MetricsPort { get; set; } = 9187;
+
     /// <summary>
     /// Unix socket for the archive client, in a volume shared with the PostgreSQL container.
     /// </summary>

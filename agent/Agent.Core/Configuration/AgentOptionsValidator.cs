@@ -94,6 +94,11 @@ public static partial class AgentOptionsValidator
 
         var listen = options.Listen;
         RequirePort(errors, $"{root}:Listen:Port", listen.Port);
+        RequirePort(errors, $"{root}:Listen:MetricsPort", listen.MetricsPort);
+        if (listen.MetricsPort == listen.Port)
+        {
+            errors.Add($"{root}:Listen:MetricsPort must differ from {root}:Listen:Port ({listen.Port}).");
+        }
         RequireAbsolute(errors, $"{root}:Listen:ArchiveSocket", listen.ArchiveSocket);
 
         return errors;

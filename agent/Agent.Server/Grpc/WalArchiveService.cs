@@ -1,5 +1,6 @@
 using Backrest.Agent.Core;
 using Backrest.Agent.Core.Archive;
+using Backrest.Agent.Server.Metrics;
 using Backrest.Agent.V1;
 using Grpc.Core;
 
@@ -9,14 +10,24 @@ namespace Backrest.Agent.Server.Grpc;
 /// archive_command / restore_command, served on the Unix socket only: the socket's file permissions are
 /// what authorises PostgreSQL, so the TCP endpoint must not offer it.
 /// </summary>
-internal sealed class WalArchiveService(ArchiveService archive) : WalArchive.WalArchiveBase
+internal sealed class WalArchiveService(ArchiveService archive, AgentMetrics metrics, TimeProvider time) : WalArchive.WalArchiveBase
 {
     public override async Task<PushWalReply> PushWal(PushWalRequest request, ServerCallContext context)
     {
         RequireUnixSocket(context);
-        var reply = new PushWalReply();
-        reply.Warnings.AddRange(await archive.PushAsync(request.Path, context.CancellationToken));
-        return reply;
+        var started = time.GetTimestamp();
+        var succeeded = false;
+        try
+        {
+            var reply = new PushWalReply();
+            reply.Warnings.AddRange(await archive.PushAsync(request.Path, context.CancellationToken));
+            succeeded = true;
+            return reply;
+        }
+        finally
+        {
+            metrics.ObservePush(time.GetElapsedTime(started), succeeded);
+        }
     }
 
     public override async Task<GetWalReply> GetWal(GetWalRequest request, ServerCallContext context)

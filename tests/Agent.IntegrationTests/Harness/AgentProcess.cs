@@ -58,6 +58,7 @@ public sealed class AgentProcess : IAsyncDisposable
     {
         _options = options;
         Port = FreePort.Next();
+        MetricsPort = FreePort.Next();
         ArchiveSocket = options.Directory.Combine("agent.sock");
         ConfigPath = options.Directory.Combine("agent/pgbackrest.conf");
         RepositoryPath = options.Directory.Combine("repo1");
@@ -68,6 +69,9 @@ public sealed class AgentProcess : IAsyncDisposable
     }
 
     public int Port { get; }
+
+    /// <summary>Where the agent serves Prometheus /metrics.</summary>
+    public int MetricsPort { get; }
 
     /// <summary>The control-plane endpoint, host:port (what backrestctl --agent takes).</summary>
     public string Address => $"127.0.0.1:{Port}";
@@ -120,6 +124,7 @@ public sealed class AgentProcess : IAsyncDisposable
                 ["Agent__Repositories__0__Path"] = RepositoryPath,
                 ["Agent__Listen__Address"] = "127.0.0.1",
                 ["Agent__Listen__Port"] = Port.ToString(CultureInfo.InvariantCulture),
+                ["Agent__Listen__MetricsPort"] = MetricsPort.ToString(CultureInfo.InvariantCulture),
                 ["Agent__Listen__ArchiveSocket"] = ArchiveSocket,
             };
             foreach (var (key, value) in _options.Settings)
