@@ -1,66 +1,71 @@
-using System.Text.Json;
 using Backrest.Agent.Core.Configuration;
 using Microsoft.Extensions.Logging;
 
 namespace Backrest.Agent.Core;
 
 /// <summary>
-/// A backup started by an agent that was then killed (SIGKILL, OOM) keeps running as an orphan and
-/// holds the stanza's backup lock, so every new backup would fail with "unable to acquire lock".
-/// At start-up the agent stops such orphans; pgBackRest cleans up on SIGTERM and the next backup
-/// resumes or restarts the interrupted one.
+/// A backup or restore started by an agent that was then killed (SIGKILL, OOM) can outlive it as an
+/// orphan: a backup keeps the stanza's backup lock, so every new backup would fail; a restore (2.45 has
+/// no restore lock) could race a new restore into the same directory. At start-up, before serving, the
+/// agent stops every such process that runs with its own config file; pgBackRest cleans up on SIGTERM
+/// and the next backup resumes or restarts the interrupted one. WAL pushes are left alone: they finish
+/// on their own and PostgreSQL retries whatever did not.
 /// </summary>
 public static partial class OrphanReaper
 {
+    private static readonly string[] ExclusiveCommands = ["backup", "restore", "expire", "stanza-create", "stanza-upgrade"];
+
     public static async Task ReapAsync(AgentOptions options, ILogger logger, CancellationToken cancellationToken)
     {
-        var lockDir = new DirectoryInfo(options.PgBackRest.LockPath);
-        if (!lockDir.Exists)
+        var configArgument = $"--config={options.PgBackRest.ConfigPath}";
+        var self = Environment.ProcessId;
+        foreach (var pid in Directory.EnumerateDirectories("/proc").Select(Path.GetFileName).Select(n => int.TryParse(n, out var p) ? p : 0))
         {
-            return;
-        }
-
-        // <stanza>-backup.lock up to 2.52, <stanza>-backup-<repo>.lock from 2.53.
-        foreach (var lockFile in lockDir.EnumerateFiles($"{options.Stanza}-backup*.lock"))
-        {
-            if (ReadPid(lockFile.FullName) is not { } pid || !IsPgBackRest(pid))
+            if (pid <= 1 || pid == self || ReadArguments(pid) is not { } argv)
             {
                 continue;
             }
 
-            Log.ReapingOrphan(logger, pid, lockFile.Name);
+            if (argv.Length == 0 || !Path.GetFileName(argv[0]).StartsWith("pgbackrest", StringComparison.Ordinal) ||
+                !argv.Contains(configArgument) || argv.FirstOrDefault(ExclusiveCommands.Contains) is not { } command)
+            {
+                continue;
+            }
+
+            Log.ReapingOrphan(logger, pid, command);
             _ = PgBackRest.ProcessRunner.Kill(pid, 15);
-            for (var i = 0; i < 300 && Directory.Exists($"/proc/{pid}"); i++)
+            for (var i = 0; i < 300 && IsAlive(pid); i++)
             {
                 await Task.Delay(100, cancellationToken).ConfigureAwait(false);
             }
 
-            if (Directory.Exists($"/proc/{pid}"))
+            if (IsAlive(pid))
             {
                 _ = PgBackRest.ProcessRunner.Kill(pid, 9);
             }
         }
     }
 
-    private static int? ReadPid(string path)
+    private static string[]? ReadArguments(int pid)
     {
         try
         {
-            using var document = JsonDocument.Parse(File.ReadAllText(path));
-            return document.RootElement.TryGetProperty("pid", out var pid) ? pid.GetInt32() : null;
+            return File.ReadAllText($"/proc/{pid}/cmdline").Split('\0', StringSplitOptions.RemoveEmptyEntries);
         }
-        catch (Exception ex) when (ex is IOException or JsonException or InvalidOperationException or UnauthorizedAccessException)
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            return null; // an empty or foreign lock file: nothing to reap
+            return null; // gone, or not ours to read
         }
     }
 
-    private static bool IsPgBackRest(int pid)
+    /// <summary>Alive and not a zombie (an unreaped orphan stays in /proc as state Z).</summary>
+    private static bool IsAlive(int pid)
     {
         try
         {
-            var cmdline = File.ReadAllText($"/proc/{pid}/cmdline");
-            return cmdline.Contains("pgbackrest", StringComparison.Ordinal) && cmdline.Contains("backup", StringComparison.Ordinal);
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            var state = stat[(stat.LastIndexOf(')') + 2)..].FirstOrDefault();
+            return state is not ('Z' or 'X');
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
@@ -70,8 +75,8 @@ public static partial class OrphanReaper
 
     private static partial class Log
     {
-        [LoggerMessage(EventId = 10, EventName = "ReapingOrphanBackup", Level = LogLevel.Warning,
-            Message = "Stopping pgBackRest process {Pid} left running by a previous agent (lock {LockFile}); the next backup will start cleanly")]
-        public static partial void ReapingOrphan(ILogger logger, int pid, string lockFile);
+        [LoggerMessage(EventId = 10, EventName = "ReapingOrphan", Level = LogLevel.Warning,
+            Message = "Stopping pgBackRest process {Pid} ({Command}) left running by a previous agent; start the operation again if it is still needed")]
+        public static partial void ReapingOrphan(ILogger logger, int pid, string command);
     }
 }

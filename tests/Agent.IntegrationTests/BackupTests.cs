@@ -144,7 +144,7 @@ public sealed class BackupTests
             },
         });
         await env.Client.CreateStanzaAsync(new CreateStanzaRequest());
-        await env.Postgres.PgBenchInitAsync(15);
+        await env.Postgres.PgBenchInitAsync(8);
 
         var started = await env.Client.StartBackupAsync(new StartBackupRequest { Type = "full" });
         using (var copying = new CancellationTokenSource(TimeSpan.FromMinutes(2)))
