@@ -18,7 +18,8 @@ RUN dotnet publish agent/Agent.Server -c Release -o /out/agent --no-restore \
  && dotnet publish agent/Agent.ArchiveClient -c Release -r linux-x64 -o /out/archive-client
 
 FROM mcr.microsoft.com/dotnet/aspnet:10.0
-RUN apt-get update && apt-get install -y --no-install-recommends pgbackrest && rm -rf /var/lib/apt/lists/*
+# tini reaps the detached pgBackRest async workers that the agent (PID 1) would otherwise leave as zombies.
+RUN apt-get update && apt-get install -y --no-install-recommends pgbackrest tini && rm -rf /var/lib/apt/lists/*
 COPY --from=build /out/agent /opt/backrest-agent
 COPY --from=build /out/cli /opt/backrestctl
 # The archive client is copied by an init step into the volume shared with PostgreSQL
@@ -26,4 +27,4 @@ COPY --from=build /out/cli /opt/backrestctl
 COPY --from=build /out/archive-client/pgbackrest-archive /opt/backrest-agent/pgbackrest-archive
 # Run as the PostgreSQL user's uid so the agent can read the data directory and write restores.
 USER 999
-ENTRYPOINT ["dotnet", "/opt/backrest-agent/backrest-agent.dll"]
+ENTRYPOINT ["/usr/bin/tini", "--", "dotnet", "/opt/backrest-agent/backrest-agent.dll"]

@@ -103,7 +103,9 @@ public sealed partial class ArchiveService(
     /// <summary>True when found; false when the archive does not hold the file (restore_command then exits 1).</summary>
     public async Task<bool> GetAsync(string name, string destination, CancellationToken cancellationToken)
     {
-        if (!WalFileName().IsMatch(name) && !name.EndsWith(".history", StringComparison.Ordinal))
+        // The pattern already admits timeline history files; anything else ending in ".history" (a path such as
+        // "../../x.history") must not reach pgBackRest, which joins the name to a repository path.
+        if (!WalFileName().IsMatch(name))
         {
             throw AgentException.InvalidArgument($"'{name}' is not a WAL segment or history file name.");
         }
@@ -121,7 +123,19 @@ public sealed partial class ArchiveService(
 
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(TimeSpan.FromSeconds(options.PgBackRest.ArchiveCommandTimeoutSeconds));
-        var result = await pgBackRest.RunAsync("archive-get", [name, destination], timeout.Token).ConfigureAwait(false);
+        ProcessResult result;
+        try
+        {
+            result = await pgBackRest.RunAsync("archive-get", [name, destination], timeout.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            // Without this the interceptor sees a bare cancellation and answers INTERNAL.
+            throw new AgentException(AgentErrorKind.DeadlineExceeded,
+                $"archive-get of {name} did not finish within {options.PgBackRest.ArchiveCommandTimeoutSeconds} s and was stopped.",
+                "Check that the repository is reachable.");
+        }
+
         return result.ExitCode switch
         {
             0 => true,

@@ -92,12 +92,48 @@ public sealed class TestDirectory : IDisposable
             return;
         }
 
-        try
+        // Detached pgBackRest processes (async archive-push/get) may still write here after the agent died.
+        KillProcessesUsing(Path);
+        for (var attempt = 1; ; attempt++)
         {
-            Directory.Delete(Path, recursive: true);
+            try
+            {
+                Directory.Delete(Path, recursive: true);
+                return;
+            }
+            catch (DirectoryNotFoundException)
+            {
+                return;
+            }
+            catch (IOException) when (attempt < 10)
+            {
+                Thread.Sleep(200);
+                KillProcessesUsing(Path);
+            }
         }
-        catch (DirectoryNotFoundException)
+    }
+
+    /// <summary>SIGKILLs every process whose command line names <paramref name="directory"/>.</summary>
+    private static void KillProcessesUsing(string directory)
+    {
+        foreach (var proc in Directory.EnumerateDirectories("/proc"))
         {
+            if (!int.TryParse(System.IO.Path.GetFileName(proc), out var pid) || pid == Environment.ProcessId)
+            {
+                continue;
+            }
+
+            try
+            {
+                if (File.ReadAllText(System.IO.Path.Combine(proc, "cmdline")).Contains(directory + "/", StringComparison.Ordinal))
+                {
+                    Libc.Signal(pid, 9);
+                }
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                // The process ended meanwhile.
+            }
         }
     }
 
