@@ -24,6 +24,9 @@ internal static class Program
     private static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(2);
     private static readonly TimeSpan DefaultCallTimeout = TimeSpan.FromSeconds(180);
 
+    // 1 + 2 + 4 + 8 s of waiting between five attempts: long enough to ride out an agent restart.
+    private const int GetAttempts = 5;
+
     private const string Usage = $"""
         Usage: {Name} [--socket PATH] push WAL_PATH
                {Name} [--socket PATH] get WAL_NAME DESTINATION
@@ -92,7 +95,7 @@ internal static class Program
             // PostgreSQL runs the command in the data directory with %p relative; the agent has another cwd.
             return verb == "push"
                 ? await PushAsync(client, subject, Path.GetFullPath(operands[0]), deadline)
-                : await GetAsync(client, operands[0], Path.GetFullPath(operands[1]), deadline);
+                : await GetWithRetriesAsync(client, operands[0], Path.GetFullPath(operands[1]), deadline);
         }
         catch (RpcException ex)
         {
@@ -116,6 +119,33 @@ internal static class Program
 
         return Ok;
     }
+
+    /// <summary>
+    /// PostgreSQL reads any failure of restore_command as "the archive ends here": during a restore to the
+    /// end of WAL it would then promote early and silently leave out everything after. A transient error
+    /// (agent restarting, repository hiccup) is therefore retried for a while before it is reported.
+    /// </summary>
+    private static async Task<int> GetWithRetriesAsync(WalArchive.WalArchiveClient client, string name, string destination, DateTime deadline)
+    {
+        var delay = TimeSpan.FromSeconds(1);
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await GetAsync(client, name, destination, deadline);
+            }
+            catch (RpcException ex) when (attempt < GetAttempts && IsTransient(ex.StatusCode) &&
+                                          TimeProvider.System.GetUtcNow().UtcDateTime + delay < deadline)
+            {
+                Console.Error.WriteLine($"{Name}: get {name}: {ex.StatusCode}, retrying in {delay.TotalSeconds:0} s");
+                await Task.Delay(delay);
+                delay *= 2;
+            }
+        }
+    }
+
+    private static bool IsTransient(StatusCode code) =>
+        code is StatusCode.Unavailable or StatusCode.DeadlineExceeded or StatusCode.Aborted or StatusCode.Internal or StatusCode.Unknown;
 
     private static async Task<int> GetAsync(WalArchive.WalArchiveClient client, string name, string destination, DateTime deadline)
     {
