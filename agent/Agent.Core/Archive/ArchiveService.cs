@@ -126,7 +126,7 @@ public sealed partial class ArchiveService(
         ProcessResult result;
         try
         {
-            result = await pgBackRest.RunAsync("archive-get", [name, destination], timeout.Token).ConfigureAwait(false);
+            result = await pgBackRest.RunAsync("archive-get", [.. GetMode(destination), name, destination], timeout.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
@@ -142,6 +142,20 @@ public sealed partial class ArchiveService(
             1 => false,
             _ => throw PgBackRestErrors.FromFailure("archive-get", result.ExitCode, result.Stderr),
         };
+    }
+
+    /// <summary>
+    /// Async archive-get (prefetch) only for the agent's own cluster, which does not push WAL while it
+    /// recovers. A clone or standby restored into another directory beside the live primary fetches
+    /// synchronously: async get and async push take the same stanza archive lock and would stall each
+    /// other (a blocked push holds up the primary's archiver for archive-timeout).
+    /// </summary>
+    private IEnumerable<string> GetMode(string destination)
+    {
+        var own = Path.TrimEndingDirectorySeparator(Path.GetFullPath(options.Postgres.DataDirectory)) + "/";
+        return options.PgBackRest.ArchiveAsync && destination.StartsWith(own, StringComparison.Ordinal)
+            ? []
+            : ["--no-archive-async"];
     }
 
     public ArchiveStats GetStats()

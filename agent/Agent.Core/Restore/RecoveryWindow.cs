@@ -18,8 +18,13 @@ public sealed record RecoveryWindow(
         var currentDb = info.Databases.Where(d => d.RepoKey == repo).MaxBy(d => d.Id);
         var archive = info.Archives.Where(a => a.RepoKey == repo && (currentDb is null || a.DatabaseId == currentDb.Id)).LastOrDefault();
         var latestWal = archive?.Max;
-        // The archiver's last time applies only if that segment is the repository's newest.
-        DateTimeOffset? latestTime = latestWal is not null && lastArchivedWal == latestWal ? lastArchivedTime : null;
+        // The archiver's last time applies only if that segment is the repository's newest, or a file archived right after
+        // it that is named after it (a backup that starts and stops in one segment archives that segment, then
+        // "<segment>.<offset>.backup", which sorts after it).
+        DateTimeOffset? latestTime = latestWal is not null && lastArchivedWal is not null &&
+            (lastArchivedWal == latestWal || lastArchivedWal.StartsWith(latestWal + ".", StringComparison.Ordinal))
+                ? lastArchivedTime
+                : null;
         return new RecoveryWindow(repo, oldest?.Stop, oldest?.Label, oldest?.LsnStop, latestWal, latestTime);
     }
 

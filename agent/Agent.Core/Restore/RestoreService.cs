@@ -155,13 +155,25 @@ public sealed partial class RestoreService(
                     throw AgentException.InvalidArgument($"Time target {RestoreTargets.FormatTime(when)} is in the future. {window.Describe()}.");
                 }
 
-                var earliest = (chosen ?? backups.MinBy(b => b.Stop)!).Stop;
-                if (when < earliest)
+                var timeBasis = chosen ?? backups.MinBy(b => b.Stop)!;
+                if (when < timeBasis.Stop)
                 {
                     throw AgentException.FailedPrecondition(
                         $"Time target {RestoreTargets.FormatTime(when)} is before the end of the " +
                         (chosen is null ? "oldest backup" : $"chosen backup {chosen.Label}") + $", so no backup can reach it. {window.Describe()}.",
                         "Pick a later time, or an older backup set if another repository has one.");
+                }
+
+                // Without a set, pgBackRest picks the newest backup whose stop time (recorded in whole seconds) is strictly
+                // before the target's whole second, and fails with error 75 when none is: a target inside the second the
+                // oldest backup ended cannot be restored that way (the backup may have ended after it).
+                if (chosen is null && RestoreTargets.TruncateToSecond(when) <= timeBasis.Stop)
+                {
+                    throw AgentException.FailedPrecondition(
+                        $"Time target {RestoreTargets.FormatTime(when)} falls in the second the oldest backup {timeBasis.Label} ended " +
+                        $"({timeBasis.Stop:yyyy-MM-dd HH:mm:ss}+00; stop times are recorded to the second), so no backup is known to end before it. " +
+                        $"{window.Describe()}.",
+                        $"Pick a time at or after {timeBasis.Stop.AddSeconds(1):yyyy-MM-dd HH:mm:ss}+00, or use an lsn or xid target.");
                 }
 
                 targetText = RestoreTargets.FormatTime(when);

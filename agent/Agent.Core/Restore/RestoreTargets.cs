@@ -34,6 +34,13 @@ public static partial class RestoreTargets
     public static string FormatTime(DateTimeOffset value) =>
         value.ToUniversalTime().ToString("yyyy-MM-dd HH:mm:ss.ffffff", CultureInfo.InvariantCulture) + "+00";
 
+    /// <summary>The whole second (UTC) <paramref name="value"/> falls in, as pgBackRest compares a time target with backup stop times.</summary>
+    public static DateTimeOffset TruncateToSecond(DateTimeOffset value)
+    {
+        var utc = value.ToUniversalTime();
+        return new DateTimeOffset(utc.Ticks - (utc.Ticks % TimeSpan.TicksPerSecond), TimeSpan.Zero);
+    }
+
     /// <summary>"16/B374D848" → its 64-bit position; null when not an LSN.</summary>
     public static ulong? ParseLsn(string? text)
     {
