@@ -335,6 +335,18 @@ public sealed partial class RestoreService(
 
     private async Task<object?> RunAsync(OperationHandle handle, RestorePlan plan, CancellationToken cancellationToken)
     {
+        string? holding = null;
+        if (plan.InPlace)
+        {
+            var unarchived = UnarchivedWal.Find(plan.DataDirectory);
+            if (unarchived.Count > 0)
+            {
+                handle.ReportPhase($"setting aside {unarchived.Count} WAL segment(s) that were never archived");
+                holding = Path.Combine(options.PgBackRest.SpoolPath, "unarchived-wal", handle.Id);
+                UnarchivedWal.SetAside(unarchived, holding);
+            }
+        }
+
         handle.ReportProgress(0, "restoring files");
         var result = await pgBackRest.RunAsync("restore", plan.Arguments, cancellationToken, line =>
         {
@@ -355,7 +367,20 @@ public sealed partial class RestoreService(
 
         if (result.ExitCode != 0)
         {
-            throw PgBackRestErrors.FromFailure("restore", result.ExitCode, result.Stderr);
+            var error = PgBackRestErrors.FromFailure("restore", result.ExitCode, result.Stderr);
+            throw holding is null
+                ? error
+                : new AgentException(error.Kind, error.Message,
+                    $"{error.Hint} WAL that was never archived is kept in {holding}: copy it into pg_wal after a successful restore.".Trim(),
+                    error.PgBackRestCode);
+        }
+
+        if (holding is not null)
+        {
+            var restored = UnarchivedWal.PutBack(holding, plan.DataDirectory);
+            Directory.Delete(holding, recursive: true);
+            handle.AddWarning($"{restored} WAL segment(s) in pg_wal had never been archived; they were put back after the restore " +
+                "so recovery replays them after the archive.");
         }
 
         // "repo1: restore backup set 20261124-114826F_20261124-114848I, recovery will start at ..."
