@@ -50,10 +50,20 @@ internal static partial class AgentServerExtensions
 }
 
 /// <summary>Start-up chores that need the container: stop orphans a killed agent left behind.</summary>
-internal sealed partial class StartupTasks(AgentOptions options, ILogger<StartupTasks> logger) : IHostedService
+internal sealed partial class StartupTasks(AgentOptions options, AgentRuntime runtime, ILogger<StartupTasks> logger) : IHostedService
 {
     public async Task StartAsync(CancellationToken cancellationToken)
     {
+        foreach (var setting in runtime.Settings.All)
+        {
+            Log.Setting(logger, setting.Key, setting.Value, setting.Source.ToString().ToLowerInvariant());
+        }
+
+        foreach (var warning in runtime.Settings.Warnings)
+        {
+            Log.SettingWarning(logger, warning);
+        }
+
         await OrphanReaper.ReapAsync(options, logger, cancellationToken);
         Log.Ready(logger, options.Stanza, options.Listen.Address, options.Listen.Port, options.Listen.ArchiveSocket);
     }
@@ -65,5 +75,11 @@ internal sealed partial class StartupTasks(AgentOptions options, ILogger<Startup
         [LoggerMessage(EventId = 1, EventName = "AgentReady", Level = LogLevel.Information,
             Message = "backrest-agent for stanza {Stanza} listening on {Address}:{Port} and {Socket}")]
         public static partial void Ready(ILogger logger, string stanza, string address, int port, string socket);
+
+        [LoggerMessage(EventId = 2, EventName = "EffectiveSetting", Level = LogLevel.Information, Message = "pgBackRest {Key}={Value} ({Source})")]
+        public static partial void Setting(ILogger logger, string key, string value, string source);
+
+        [LoggerMessage(EventId = 3, EventName = "SettingWarning", Level = LogLevel.Warning, Message = "{Warning}")]
+        public static partial void SettingWarning(ILogger logger, string warning);
     }
 }
