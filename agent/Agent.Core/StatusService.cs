@@ -28,19 +28,28 @@ public sealed class StatusService(
     ArchiveService archive,
     TimeProvider time)
 {
+    private static readonly TimeSpan InfoTimeout = TimeSpan.FromSeconds(15);
+
     public async Task<AgentStatus> GetAsync(CancellationToken cancellationToken)
     {
         var stateTask = postgres.GetStateAsync(cancellationToken);
         var archiverTask = postgres.GetArchiverStatsAsync(cancellationToken);
         StanzaInfo? info = null;
         string? infoError = null;
+        // A dead remote repository makes info retry for minutes; status must answer anyway.
+        using var infoTimeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        infoTimeout.CancelAfter(InfoTimeout);
         try
         {
-            info = await pgBackRest.InfoAsync(cancellationToken).ConfigureAwait(false);
+            info = await pgBackRest.InfoAsync(infoTimeout.Token).ConfigureAwait(false);
         }
         catch (AgentException ex)
         {
             infoError = ex.Message;
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            infoError = $"pgbackrest info did not answer within {InfoTimeout.TotalSeconds:0} s: a repository is probably unreachable.";
         }
 
         return new AgentStatus(
