@@ -374,6 +374,54 @@ public sealed partial class ArchiveTests
         return last;
     }
 
+    /// <summary>
+    /// With archive-push-queue-max set, pgBackRest drops WAL once the queue is too long and exits 0: PostgreSQL
+    /// then recycles a segment that was never archived. The agent must count each drop (status and metric) and
+    /// log it as an error, never as a successful push.
+    /// </summary>
+    [Fact]
+    public async Task PushWal_QueueMaxExceededWhileRepositoryFails_DropIsCountedAndNotReportedAsPushed()
+    {
+        await using var env = await TestEnvironment.CreateAsync(new TestEnvironmentOptions
+        {
+            AgentSettings = new Dictionary<string, string?>
+            {
+                // Sync pushes check the queue on every call (2.45's async mode checks it only per batch).
+                ["Agent__PgBackRest__ArchiveAsync"] = "false",
+                ["Agent__PgBackRest__ArchivePushQueueMax"] = "32MiB",
+            },
+        });
+        await env.Client.CreateStanzaAsync(new CreateStanzaRequest());
+        var pushedBefore = (await env.Client.GetStatusAsync(new GetStatusRequest())).Archive.Repositories.Single().Pushed;
+
+        var stanzaArchive = Path.Combine(env.Agent.RepositoryPath, "archive", env.Stanza);
+        var originalMode = File.GetUnixFileMode(stanzaArchive);
+        AgentStatus dropped;
+        try
+        {
+            File.SetUnixFileMode(stanzaArchive, UnixFileMode.None);
+            dropped = await PollAsync(
+                async () =>
+                {
+                    await env.Postgres.SwitchWalAsync();
+                    var s = await env.Client.GetStatusAsync(new GetStatusRequest());
+                    return s.Archive.DroppedSegments > 0 ? s : null;
+                },
+                TimeSpan.FromSeconds(40),
+                () => $"no dropped segment reported.\n{env.Agent.LogTail()}");
+        }
+        finally
+        {
+            File.SetUnixFileMode(stanzaArchive, originalMode);
+        }
+
+        Assert.Equal(pushedBefore, dropped.Archive.Repositories.Single().Pushed);
+        Assert.Contains("DROPPED", env.Agent.LogTail(200));
+        using var http = new HttpClient();
+        var metrics = await http.GetStringAsync($"http://127.0.0.1:{env.Agent.MetricsPort}/metrics");
+        Assert.Matches(@"pgbackrest_archive_push_dropped_segments_total\{stanza=""test""\} [1-9]", metrics);
+    }
+
     /// <summary>Calls <paramref name="probe"/> until it returns non-null, or fails the test after <paramref name="timeout"/>.</summary>
     private static async Task<T> PollAsync<T>(Func<Task<T?>> probe, TimeSpan timeout, Func<string> describeFailure)
         where T : class

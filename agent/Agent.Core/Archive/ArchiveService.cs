@@ -92,8 +92,10 @@ public sealed partial class ArchiveService(
         if (dropped.Count > 0)
         {
             // archive-push-queue-max was exceeded: pgBackRest exits 0 but the segment is NOT archived.
+            // PostgreSQL will recycle it; it is counted as dropped, never as pushed.
             Interlocked.Add(ref _dropped, dropped.Count);
             Log.SegmentDropped(logger, name, dropped[0]);
+            return warnings;
         }
 
         RecordSuccess(name, file.Length, clock.Elapsed.TotalSeconds);
