@@ -62,30 +62,38 @@ public sealed partial class ArchiveService(
                 "The agent must mount the PostgreSQL data volume at the same path as the PostgreSQL container.");
         }
 
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(TimeSpan.FromSeconds(options.PgBackRest.ArchiveCommandTimeoutSeconds));
         var clock = Stopwatch.StartNew();
-        ProcessResult result;
-        try
+        List<string> warnings;
+        if (AsyncStatus(name) is { } alreadyPushed)
         {
-            result = await pgBackRest.RunAsync("archive-push", [path], timeout.Token).ConfigureAwait(false);
+            warnings = alreadyPushed;
         }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        else
         {
-            var error = new AgentException(AgentErrorKind.DeadlineExceeded,
-                $"archive-push of {name} did not finish within {options.PgBackRest.ArchiveCommandTimeoutSeconds} s and was stopped.",
-                "Check that every repository is reachable; PostgreSQL keeps the segment and retries.");
-            RecordFailure(error.Message, null);
-            throw error;
-        }
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeout.CancelAfter(TimeSpan.FromSeconds(options.PgBackRest.ArchiveCommandTimeoutSeconds));
+            ProcessResult result;
+            try
+            {
+                result = await pgBackRest.RunAsync("archive-push", [path], timeout.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                var error = new AgentException(AgentErrorKind.DeadlineExceeded,
+                    $"archive-push of {name} did not finish within {options.PgBackRest.ArchiveCommandTimeoutSeconds} s and was stopped.",
+                    "Check that every repository is reachable; PostgreSQL keeps the segment and retries.");
+                RecordFailure(error.Message, null);
+                throw error;
+            }
 
-        var warnings = PgBackRestErrors.Warnings(result.Stderr).ToList();
-        if (result.ExitCode != 0)
-        {
-            var error = PgBackRestErrors.FromFailure("archive-push", result.ExitCode, result.Stderr);
-            RecordFailure(error.Message, result.Stderr);
-            Log.PushFailed(logger, name, result.ExitCode, error.Message);
-            throw error;
+            warnings = PgBackRestErrors.Warnings(result.Stderr).ToList();
+            if (result.ExitCode != 0)
+            {
+                var error = PgBackRestErrors.FromFailure("archive-push", result.ExitCode, result.Stderr);
+                RecordFailure(error.Message, result.Stderr);
+                Log.PushFailed(logger, name, result.ExitCode, error.Message);
+                throw error;
+            }
         }
 
         var dropped = warnings.Where(w => w.Contains("dropped WAL file", StringComparison.Ordinal)).ToList();
@@ -100,6 +108,46 @@ public sealed partial class ArchiveService(
 
         RecordSuccess(name, file.Length, clock.Elapsed.TotalSeconds);
         return warnings;
+    }
+
+    /// <summary>
+    /// pgBackRest's async push writes <c>&lt;spool&gt;/archive/&lt;stanza&gt;/out/&lt;segment&gt;.ok</c> once the segment is
+    /// stored in every repository (empty, or "code\nwarning"); its foreground archive-push only looks for that
+    /// file and exits. While a batch is being pushed ahead, the agent reads the file itself and saves a
+    /// process start per segment, which is what lets it keep up with a busy primary. The file protocol is the
+    /// same from 2.45 to 2.59. Null when the segment is not known to be pushed: pgBackRest is then run.
+    /// </summary>
+    private List<string>? AsyncStatus(string name)
+    {
+        if (!options.PgBackRest.ArchiveAsync)
+        {
+            return null;
+        }
+
+        string content;
+        try
+        {
+            content = File.ReadAllText(Path.Combine(options.PgBackRest.SpoolPath, "archive", options.Stanza, "out", name + ".ok"));
+        }
+        catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
+        {
+            return null;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return null; // let pgBackRest look and report
+        }
+
+        var newline = content.IndexOf('\n', StringComparison.Ordinal);
+        if (content.Length == 0 || newline < 0)
+        {
+            return [];
+        }
+
+        var message = content[(newline + 1)..].Trim();
+        return int.TryParse(content[..newline], out var code) && code != 0
+            ? [$"WAL segment '{name}' was not pushed due to error [{code}] and was manually skipped: {message}"]
+            : [message];
     }
 
     /// <summary>True when found; false when the archive does not hold the file (restore_command then exits 1).</summary>
