@@ -8,8 +8,8 @@
 # (a) Archive client start-up: median wall time of
 #       pgbackrest-archive --socket S push <a segment already archived>     target <= 10 ms
 #     plus, for context, `get` of a segment the archive does not have, the client alone (--version) and
-#     pgbackrest's own archive-push of the same segment. hyperfine if installed (run as postgres, no shell),
-#     else a date +%s%N loop.
+#     pgbackrest's own archive-push/archive-get of the same segments. hyperfine if installed (run as postgres,
+#     no shell), else (or with STARTUP_TOOL=loop) a date +%s%N loop.
 # (b) WAL archive throughput under the fastest single-client write load we have (LOAD, default random)
 #       pgbench -n -c 1 -T DURATION -f: insert into t select gen_random_bytes(1000) from generate_series(1,10000)
 #     (incompressible, ~7.5 segments/s here; LOAD=md5: md5(random()::text) rows, ~2.5 segments/s; see lib.sh)
@@ -30,7 +30,6 @@ STARTUP_RUNS=${STARTUP_RUNS:-100}
 DRAIN_TIMEOUT=${DRAIN_TIMEOUT:-900}
 BACKLOG_SEGS=${BACKLOG_SEGS:-160}
 ROUNDS=${ROUNDS:-1}
-SEG=16777216
 
 bench_init
 PGPORT=$(free_port)
@@ -70,7 +69,7 @@ startup_labels=(
 )
 startup_ms=()
 startup_tool=""
-if command -v hyperfine >/dev/null; then
+if command -v hyperfine >/dev/null && [[ ${STARTUP_TOOL:-} != loop ]]; then
     startup_tool="hyperfine, $STARTUP_RUNS runs, median"
     as_pg hyperfine -N -i --style none --warmup 5 --runs "$STARTUP_RUNS" \
         --export-json "$BENCH_DIR/startup.json" "${startup_cmds[@]}" >"$BENCH_DIR/startup.txt" 2>&1 \
@@ -89,13 +88,13 @@ else
                 ((i >= 5)) && times+=($(( (t1 - t0) / 1000 )))
             done
             printf "%s\n" "${times[@]}" | sort -n | awk "{ v[NR] = \$1 } END { printf \"%.2f\", v[int((NR + 1) / 2)] / 1000 }"
-        ' _ "$STARTUP_RUNS" $c)
+        ' _ "$STARTUP_RUNS" $c)   # $c split into words on purpose
         startup_ms+=("$ms")
     done
 fi
 # The push must really succeed (exit 0) and the get must say "not found" (exit 1).
-as_pg $ARCHIVE_CLIENT --socket "$AGENT_SOCK" push "$seg_path" || die "push of an archived segment failed"
-get_rc=0; as_pg $ARCHIVE_CLIENT --socket "$AGENT_SOCK" get "$missing" "$getdir/RECOVERYXLOG" || get_rc=$?
+as_pg "$ARCHIVE_CLIENT" --socket "$AGENT_SOCK" push "$seg_path" || die "push of an archived segment failed"
+get_rc=0; as_pg "$ARCHIVE_CLIENT" --socket "$AGENT_SOCK" get "$missing" "$getdir/RECOVERYXLOG" || get_rc=$?
 [[ $get_rc == 1 ]] || die "get of a missing segment exited $get_rc, expected 1"
 
 # ------------------------------------------------------------------------------------ (b) throughput
@@ -108,7 +107,8 @@ chown -R "$PG_USER:$PG_USER" "$DIRECT_HOME"
 chmod 600 "$DIRECT_HOME/pgbackrest.conf"
 
 
-read -r -a setups <<<"${SETUPS:-agent direct-async direct-sync}"
+read -r -a setups <<<"${SETUPS:-agent direct-async direct-sync}"     # SETUPS=none: start-up figures only
+[[ ${setups[*]} == none ]] && setups=()
 declare -A CMD=(
     [agent]="$AGENT_CMD"
     [direct-async]="pgbackrest --config=$DIRECT_HOME/pgbackrest.conf --stanza=demo archive-push %p"
@@ -164,6 +164,7 @@ for i in "${!startup_labels[@]}"; do
 done
 printf '  %-38s %8s ms   target <= 10 ms: %s\n' "=> agent push" "${startup_ms[0]}" "$(meets "${startup_ms[0]}" '<=' 10)"
 
+((${#setups[@]} > 0)) || exit 0
 echo
 echo "== (b) WAL archive throughput, ${DURATION}s single-client insert load ($(sed 's/ from generate_series.*//' "$BENCH_DIR/load.sql") x10000 rows),"
 echo "   $(grep -E '^(compress-type|compress-level|process-max)=' "$AGENT_CONF" | paste -sd' ') for all; $ROUNDS round(s), order rotated, medians"
