@@ -31,13 +31,7 @@ DURATION=${DURATION:-60}
 RUNS=${RUNS:-3}
 SCALE=${SCALE:-50}
 
-bench_init
-PGPORT=$(free_port)
-DATA=$BENCH_DIR/data
-pg_init "$DATA" "$PGPORT"
-pg_start "$DATA"
-log "pgbench -i -s $SCALE"
-as_pg "$PGBIN/pgbench" -h "$BENCH_DIR" -p "$PGPORT" -i -s "$SCALE" -q postgres >"$BENCH_DIR/pgbench-init.log" 2>&1
+bench_pgbench_cluster "$SCALE"
 LOAD=${LOAD:-md5x2}
 create_t=$(write_load_sql "$LOAD" "$BENCH_DIR/load.sql")
 psql_q "$PGPORT" "create extension if not exists pgcrypto" "$create_t" "checkpoint" >/dev/null

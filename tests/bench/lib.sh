@@ -487,3 +487,16 @@ repo_prune_wal() {
     local repo=$1
     find "$repo/archive" -mindepth 3 -maxdepth 3 -type d -name '[0-9A-F]*' -exec rm -rf {} + 2>/dev/null || true
 }
+
+# The common start of the backup, restore and defaults benchmarks: bench_init, then a PostgreSQL cluster
+# (PGPORT, DATA) loaded with pgbench at the given scale.
+bench_pgbench_cluster() {
+    local scale=$1
+    bench_init
+    PGPORT=$(free_port)
+    DATA=$BENCH_DIR/data
+    pg_init "$DATA" "$PGPORT"
+    pg_start "$DATA"
+    log "pgbench -i -s $scale"
+    as_pg "$PGBIN/pgbench" -h "$BENCH_DIR" -p "$PGPORT" -i -s "$scale" -q postgres >"$BENCH_DIR/pgbench-init.log" 2>&1
+}

@@ -19,13 +19,7 @@ RUNS=${RUNS:-3}
 SCALE=${SCALE:-50}
 TARGET=1.05
 
-bench_init
-PGPORT=$(free_port)
-DATA=$BENCH_DIR/data
-pg_init "$DATA" "$PGPORT"
-pg_start "$DATA"
-log "pgbench -i -s $SCALE"
-as_pg "$PGBIN/pgbench" -h "$BENCH_DIR" -p "$PGPORT" -i -s "$SCALE" -q postgres >"$BENCH_DIR/pgbench-init.log" 2>&1
+bench_pgbench_cluster "$SCALE"
 db_size=$(psql_q "$PGPORT" "select pg_size_pretty(pg_database_size('postgres'))")
 EXPECTED_COUNT=$((SCALE * 100000))
 
