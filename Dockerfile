@@ -27,4 +27,5 @@ COPY --from=build /out/cli /opt/backrestctl
 COPY --from=build /out/archive-client/pgbackrest-archive /opt/backrest-agent/pgbackrest-archive
 # Run as the PostgreSQL user's uid so the agent can read the data directory and write restores.
 USER 999
+WORKDIR /opt/backrest-agent
 ENTRYPOINT ["/usr/bin/tini", "--", "dotnet", "/opt/backrest-agent/backrest-agent.dll"]
