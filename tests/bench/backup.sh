@@ -61,12 +61,5 @@ ratio=$(calc "$agent_med / $direct_med")
 
 echo
 echo "== Full backup: agent vs direct pgBackRest (pgbench scale $SCALE, database $db_size, $RUNS runs, same rendered conf)"
-printf '%-34s %s\n' "settings" "$(grep -E '^(compress-type|compress-level|process-max)=' "$AGENT_CONF" | paste -sd' ')"
-printf '%-34s %s\n' "agent runs (s)" "${agent_times[*]}"
-printf '%-34s %s\n' "  pgBackRest's own time (its log)" "${agent_own[*]}"
-printf '%-34s %s\n' "direct runs (s)" "${direct_times[*]}"
-printf '%-34s %s\n' "  pgBackRest's own time (its log)" "${direct_own[*]}"
-printf '%-34s %10s   (pgBackRest itself: %s)\n' "agent median (s)" "$agent_med" "$(median "${agent_own[@]}")"
-printf '%-34s %10s   (pgBackRest itself: %s)\n' "direct median (s)" "$direct_med" "$(median "${direct_own[@]}")"
-printf '%-34s %10s   target <= %s: %s\n' "ratio agent / direct" "$ratio" "$TARGET" "$(meets "$ratio" '<=' "$TARGET")"
+print_agent_vs_direct 34
 printf '%-34s %s\n' "load average at the end" "$(bench_loadavg)"

@@ -500,3 +500,17 @@ bench_pgbench_cluster() {
     log "pgbench -i -s $scale"
     as_pg "$PGBIN/pgbench" -h "$BENCH_DIR" -p "$PGPORT" -i -s "$scale" -q postgres >"$BENCH_DIR/pgbench-init.log" 2>&1
 }
+
+# The agent-vs-direct table of backup.sh and restore.sh, labels padded to $1 columns. Reads AGENT_CONF,
+# agent_times/agent_own/direct_times/direct_own, agent_med, direct_med, ratio and TARGET.
+print_agent_vs_direct() {
+    local w=$1
+    printf "%-${w}s %s\n" "settings" "$(grep -E '^(compress-type|compress-level|process-max)=' "$AGENT_CONF" | paste -sd' ')"
+    printf "%-${w}s %s\n" "agent runs (s)" "${agent_times[*]}"
+    printf "%-${w}s %s\n" "  pgBackRest's own time (its log)" "${agent_own[*]}"
+    printf "%-${w}s %s\n" "direct runs (s)" "${direct_times[*]}"
+    printf "%-${w}s %s\n" "  pgBackRest's own time (its log)" "${direct_own[*]}"
+    printf "%-${w}s %10s   (pgBackRest itself: %s)\n" "agent median (s)" "$agent_med" "$(median "${agent_own[@]}")"
+    printf "%-${w}s %10s   (pgBackRest itself: %s)\n" "direct median (s)" "$direct_med" "$(median "${direct_own[@]}")"
+    printf "%-${w}s %10s   target <= %s: %s\n" "ratio agent / direct" "$ratio" "$TARGET" "$(meets "$ratio" '<=' "$TARGET")"
+}

@@ -116,14 +116,7 @@ full_med=$(median "${full_times[@]}")
 
 echo
 echo "== Restore into a new directory: agent vs direct pgBackRest (pgbench scale $SCALE, database $db_size, $RUNS runs)"
-printf '%-40s %s\n' "settings" "$(grep -E '^(compress-type|compress-level|process-max)=' "$AGENT_CONF" | paste -sd' ')"
-printf '%-40s %s\n' "agent runs (s)" "${agent_times[*]}"
-printf '%-40s %s\n' "  pgBackRest's own time (its log)" "${agent_own[*]}"
-printf '%-40s %s\n' "direct runs (s)" "${direct_times[*]}"
-printf '%-40s %s\n' "  pgBackRest's own time (its log)" "${direct_own[*]}"
-printf '%-40s %10s   (pgBackRest itself: %s)\n' "agent median (s)" "$agent_med" "$(median "${agent_own[@]}")"
-printf '%-40s %10s   (pgBackRest itself: %s)\n' "direct median (s)" "$direct_med" "$(median "${direct_own[@]}")"
-printf '%-40s %10s   target <= %s: %s\n' "ratio agent / direct" "$ratio" "$TARGET" "$(meets "$ratio" '<=' "$TARGET")"
+print_agent_vs_direct 40
 echo "== Delta restore (A: restored, started, stopped; 1000 rows changed + incr) vs full restore into empty B, through the agent"
 printf '%-40s %s\n' "delta runs (s)" "${delta_times[*]}"
 printf '%-40s %s\n' "full runs (s)" "${full_times[*]}"
