@@ -27,8 +27,16 @@ public sealed class CopyTests(CopyFixture fixture, ITestOutputHelper output) : I
         var port = FreePort.Next();
         // Everything the live cluster committed so far is archived (each test switches WAL and waits).
         var liveMarkers = await RestoreSteps.MarkersAsync(Env.Postgres);
+        // pgBackRest's restore deletes the stanza's archive spool; the live cluster's (push acknowledgements a
+        // running archive-push waits for) must survive a copy's restore.
+        var liveSpool = Path.Combine(Env.Agent.SpoolPath, "archive", Env.Stanza);
+        var spoolSentinel = Path.Combine(liveSpool, "sentinel-of-the-live-cluster");
+        await File.WriteAllTextAsync(spoolSentinel, "");
         var done = await RestoreSteps.RestoreAsync(Env, new StartRestoreRequest { DataDirectory = directory, Port = port });
         Assert.Contains(directory, done.Restore.NextStep);
+        Assert.True(File.Exists(spoolSentinel), $"restoring a copy deleted the live cluster's archive spool {liveSpool}");
+        var copySpools = Path.Combine(Env.Agent.SpoolPath, "restore");
+        Assert.False(Directory.Exists(copySpools) && Directory.EnumerateFileSystemEntries(copySpools).Any(), "the copy's spool was left behind");
 
         var autoConf = await File.ReadAllTextAsync(Path.Combine(directory, "postgresql.auto.conf"));
         Assert.Contains($"port = '{port}'", autoConf);

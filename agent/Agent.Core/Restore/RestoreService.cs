@@ -347,18 +347,40 @@ public sealed partial class RestoreService(
             }
         }
 
-        handle.ReportProgress(0, "restoring files");
-        var result = await pgBackRest.RunAsync("restore", plan.Arguments, cancellationToken, line =>
+        // pgBackRest's restore deletes the stanza's archive spool (old push acknowledgements must not reach a new
+        // cluster). A copy restored beside the live cluster must not delete the live cluster's: a push waiting for
+        // its acknowledgement would then stall until archive-timeout. So a copy gets a spool of its own.
+        var arguments = plan.Arguments;
+        string? copySpool = null;
+        if (!plan.InPlace)
         {
-            if (ConsoleProgress.ParsePercent(line) is { } percent)
+            copySpool = Path.Combine(options.PgBackRest.SpoolPath, "restore", handle.Id);
+            arguments = [.. arguments, $"--spool-path={copySpool}"];
+        }
+
+        handle.ReportProgress(0, "restoring files");
+        ProcessResult result;
+        try
+        {
+            result = await pgBackRest.RunAsync("restore", arguments, cancellationToken, line =>
             {
-                handle.ReportProgress(percent, "restoring files");
-            }
-            else if (ConsoleProgress.ParseInfo(line) is { } info && !ConsoleProgress.IsCommandBoundary(info))
+                if (ConsoleProgress.ParsePercent(line) is { } percent)
+                {
+                    handle.ReportProgress(percent, "restoring files");
+                }
+                else if (ConsoleProgress.ParseInfo(line) is { } info && !ConsoleProgress.IsCommandBoundary(info))
+                {
+                    handle.ReportPhase(info);
+                }
+            }).ConfigureAwait(false);
+        }
+        finally
+        {
+            if (copySpool is not null && Directory.Exists(copySpool))
             {
-                handle.ReportPhase(info);
+                Directory.Delete(copySpool, recursive: true);
             }
-        }).ConfigureAwait(false);
+        }
 
         foreach (var warning in PgBackRestErrors.Warnings(result.Stderr))
         {

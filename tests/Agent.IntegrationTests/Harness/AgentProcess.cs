@@ -62,6 +62,7 @@ public sealed class AgentProcess : IAsyncDisposable
         ArchiveSocket = options.Directory.Combine("agent.sock");
         ConfigPath = options.Directory.Combine("agent/pgbackrest.conf");
         RepositoryPath = options.Directory.Combine("repo1");
+        SpoolPath = options.Directory.Combine("spool");
         LogFile = options.Directory.Combine("agent.log");
         Channel = GrpcChannel.ForAddress($"http://{Address}");
         Client = new BackupAgent.BackupAgentClient(Channel);
@@ -83,6 +84,9 @@ public sealed class AgentProcess : IAsyncDisposable
 
     /// <summary>repo1, a posix repository.</summary>
     public string RepositoryPath { get; }
+
+    /// <summary>pgBackRest's spool-path (async archiving queues and acknowledgements).</summary>
+    public string SpoolPath { get; }
 
     public string LogFile { get; }
 
@@ -119,7 +123,7 @@ public sealed class AgentProcess : IAsyncDisposable
                 ["Agent__PgBackRest__ConfigPath"] = ConfigPath,
                 ["Agent__PgBackRest__LockPath"] = directory.Combine("lock"),
                 ["Agent__PgBackRest__LogPath"] = directory.Combine("log"),
-                ["Agent__PgBackRest__SpoolPath"] = directory.Combine("spool"),
+                ["Agent__PgBackRest__SpoolPath"] = SpoolPath,
                 ["Agent__Repositories__0__Type"] = "posix",
                 ["Agent__Repositories__0__Path"] = RepositoryPath,
                 ["Agent__Listen__Address"] = "127.0.0.1",
