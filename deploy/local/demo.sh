@@ -46,8 +46,9 @@ find "$root" -path "$root/.git" -prune -o \( \( -type d ! -perm -o=rx \) -o \( -
 step "building"
 dotnet build Agent.sln -c Release
 dotnet publish agent/Agent.ArchiveClient -c Release -r linux-x64 -o artifacts/archive-client
+dotnet publish agent/Agent.Cli -c Release -r linux-x64 -o artifacts/backrestctl
 agent_dll="$root/agent/Agent.Server/bin/Release/net10.0/backrest-agent.dll"
-ctl_dll="$root/agent/Agent.Cli/bin/Release/net10.0/backrestctl.dll"
+backrestctl="$root/artifacts/backrestctl/backrestctl"
 # Named pgbackrest-archive: pgBackRest's backup refuses an archive_command without "pgbackrest" (error 68).
 archive_client="$root/artifacts/archive-client/pgbackrest-archive"
 [[ -x $archive_client ]] || archive_client="$root/artifacts/archive-client/backrest-archive"
@@ -105,7 +106,7 @@ metrics_port="$(free_port)"
 while [[ $metrics_port == "$pg_port" || $metrics_port == "$agent_port" ]]; do metrics_port="$(free_port)"; done
 socket="$tmp/agent.sock"
 as_postgres() { runuser -u postgres -- "$@"; }
-ctl() { dotnet "$ctl_dll" --agent "127.0.0.1:$agent_port" "$@"; }
+ctl() { "$backrestctl" --agent "127.0.0.1:$agent_port" "$@"; }
 pgbench() { as_postgres "$pgbin/pgbench" -h "$tmp" -p "$pg_port" -U postgres "$@" postgres; }
 
 step "PostgreSQL 15 in $tmp (socket $tmp/.s.PGSQL.$pg_port)"

@@ -4,7 +4,7 @@
 #   tests/bench/backup.sh      tests/bench/archive.sh      tests/bench/restore.sh      tests/bench/defaults.sh
 # Common environment: KEEP=1 keeps the temp dir (/tmp/brb-XXXX) with every log (PostgreSQL: data*.log,
 # agent: <name>.log, pgBackRest: <name>/log/, command output: *.log); CONFIG=Debug uses the Debug build of
-# the agent and CLI (default Release). Figures are wall times on this machine: other load skews them, so
+# the agent (default Release; backrestctl and the archive client are the NativeAOT builds). Figures are wall times on this machine: other load skews them, so
 # each report ends with the load average.
 #
 # Everything PostgreSQL/pgBackRest/agent does runs as the postgres OS user; the scripts track every
@@ -16,7 +16,7 @@ BENCH_REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 PGBIN=/usr/lib/postgresql/15/bin
 CONFIG="${CONFIG:-Release}"
 AGENT_DLL="$BENCH_REPO_ROOT/agent/Agent.Server/bin/$CONFIG/net10.0/backrest-agent.dll"
-CLI_DLL="$BENCH_REPO_ROOT/agent/Agent.Cli/bin/$CONFIG/net10.0/backrestctl.dll"
+BACKRESTCTL="$BENCH_REPO_ROOT/artifacts/backrestctl/backrestctl"   # NativeAOT, as it ships
 ARCHIVE_CLIENT="$BENCH_REPO_ROOT/artifacts/archive-client/pgbackrest-archive"
 PG_USER=postgres
 
@@ -39,7 +39,7 @@ bench_require_root() {
 
 # Builds the agent, the CLI and the NativeAOT archive client if any of them is missing.
 bench_build_if_needed() {
-    if [[ ! -f $AGENT_DLL || ! -f $CLI_DLL ]]; then
+    if [[ ! -f $AGENT_DLL ]]; then
         log "building Agent.sln ($CONFIG)"
         (cd "$BENCH_REPO_ROOT" && dotnet build Agent.sln -c "$CONFIG" -v quiet -nologo) >&2
     fi
@@ -47,6 +47,11 @@ bench_build_if_needed() {
         log "publishing the NativeAOT archive client"
         (cd "$BENCH_REPO_ROOT" && dotnet publish agent/Agent.ArchiveClient -c Release -r linux-x64 \
             -o artifacts/archive-client -v quiet -nologo) >&2
+    fi
+    if [[ ! -x $BACKRESTCTL ]]; then
+        log "publishing the NativeAOT backrestctl"
+        (cd "$BENCH_REPO_ROOT" && dotnet publish agent/Agent.Cli -c Release -r linux-x64 \
+            -o artifacts/backrestctl -v quiet -nologo) >&2
     fi
 }
 
@@ -66,11 +71,11 @@ bench_init() {
     # Run from a private copy of the build, so a rebuild in the checkout during a long run changes nothing.
     mkdir -p "$BENCH_DIR/bin"
     cp -a "$(dirname "$AGENT_DLL")" "$BENCH_DIR/bin/agent"
-    cp -a "$(dirname "$CLI_DLL")" "$BENCH_DIR/bin/cli"
+    cp -a "$BACKRESTCTL" "$BENCH_DIR/bin/backrestctl"
     cp -a "$ARCHIVE_CLIENT" "$BENCH_DIR/bin/pgbackrest-archive"
     chmod -R a+rX "$BENCH_DIR/bin"
     AGENT_DLL=$BENCH_DIR/bin/agent/$(basename "$AGENT_DLL")
-    CLI_DLL=$BENCH_DIR/bin/cli/$(basename "$CLI_DLL")
+    BACKRESTCTL=$BENCH_DIR/bin/backrestctl
     ARCHIVE_CLIENT=$BENCH_DIR/bin/pgbackrest-archive
     log "machine: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 }
@@ -366,7 +371,7 @@ agent_stop() {
 # ctl AGENT_PORT ARGS...: backrestctl against one agent (as root: it is only a gRPC client).
 ctl() {
     local port=$1; shift
-    dotnet "$CLI_DLL" --agent "127.0.0.1:$port" "$@"
+    "$BACKRESTCTL" --agent "127.0.0.1:$port" "$@"
 }
 
 # The archive_command that pushes through the agent whose socket is SOCK.

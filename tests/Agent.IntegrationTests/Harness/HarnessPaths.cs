@@ -23,7 +23,18 @@ public static class HarnessPaths
 
     public static string AgentDll => Output("Agent.Server", "backrest-agent.dll");
 
-    public static string CliDll => Output("Agent.Cli", "backrestctl.dll");
+    /// <summary>
+    /// backrestctl as a program and its leading arguments: the NativeAOT build that tests/run.sh publishes
+    /// (artifacts/backrestctl, what ships), else the plain build run by dotnet.
+    /// </summary>
+    public static (string Program, string[] Arguments) Cli
+    {
+        get
+        {
+            var published = Path.Combine(RepositoryRoot, "artifacts", "backrestctl", "backrestctl");
+            return File.Exists(published) ? (published, []) : ("dotnet", [Output("Agent.Cli", "backrestctl.dll")]);
+        }
+    }
 
     /// <summary>
     /// The archive_command/restore_command client: $BACKREST_ARCHIVE_CLIENT, else the NativeAOT build that

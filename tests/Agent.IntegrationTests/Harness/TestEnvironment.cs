@@ -100,9 +100,12 @@ public sealed class TestEnvironment : IAsyncDisposable
         OsCommand.RunAsPostgresAsync(
             HarnessPaths.PgBackRest, [$"--config={Agent.ConfigPath}", $"--stanza={Stanza}", .. args]);
 
-    /// <summary><c>dotnet backrestctl.dll --agent 127.0.0.1:&lt;port&gt; args...</c>. Does not throw on a non-zero exit code.</summary>
-    public Task<CommandResult> CliAsync(params string[] args) =>
-        OsCommand.RunAsync("dotnet", [HarnessPaths.CliDll, "--agent", Agent.Address, .. args]);
+    /// <summary><c>backrestctl --agent 127.0.0.1:&lt;port&gt; args...</c>. Does not throw on a non-zero exit code.</summary>
+    public Task<CommandResult> CliAsync(params string[] args)
+    {
+        var (program, leading) = HarnessPaths.Cli;
+        return OsCommand.RunAsync(program, [.. leading, "--agent", Agent.Address, .. args]);
+    }
 
     public async ValueTask DisposeAsync()
     {
