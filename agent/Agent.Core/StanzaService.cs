@@ -5,12 +5,32 @@ namespace Backrest.Agent.Core;
 public sealed record RepositoryCheck(int Repo, bool Ok, string Message);
 
 /// <summary>stanza-create and check: the two commands that prove the path from PostgreSQL to every repository.</summary>
-public sealed class StanzaService(PgBackRestClient pgBackRest, Configuration.AgentOptions options)
+public sealed class StanzaService(PgBackRestClient pgBackRest, Configuration.AgentOptions options, Postgres.PostgresClient postgres)
 {
+    private const int LockAcquireError = 50;
+    private static readonly TimeSpan ArchiveLockPatience = TimeSpan.FromSeconds(15);
+
     /// <summary>Idempotent: an existing valid stanza is fine.</summary>
     public async Task<string> CreateAsync(CancellationToken cancellationToken)
     {
-        var result = await pgBackRest.RunCheckedAsync("stanza-create", [], cancellationToken).ConfigureAwait(false);
+        // stanza-create needs the archive lock, which PostgreSQL's archive-push attempts hold for a moment each (they
+        // fail until the stanza exists, and PostgreSQL retries them): wait for a gap instead of failing the request.
+        var deadline = DateTimeOffset.UtcNow + ArchiveLockPatience;
+        ProcessResult result;
+        while ((result = await pgBackRest.RunAsync("stanza-create", [], cancellationToken).ConfigureAwait(false)) is
+               { ExitCode: LockAcquireError } && result.Stderr.Contains("-archive.lock", StringComparison.Ordinal) &&
+               DateTimeOffset.UtcNow < deadline)
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(200), cancellationToken).ConfigureAwait(false);
+        }
+
+        if (result.ExitCode != 0)
+        {
+            throw PgBackRestErrors.FromFailure("stanza-create", result.ExitCode, result.Stderr);
+        }
+
+        // WAL finished before the stanza existed could not be archived; PostgreSQL's archiver may be sleeping on it.
+        await postgres.WakeStalledArchiverAsync(cancellationToken).ConfigureAwait(false);
         var warnings = PgBackRestErrors.Warnings(result.Stderr).ToList();
         return warnings.Count == 0
             ? $"Stanza '{pgBackRest.Stanza}' exists and is valid on every repository."

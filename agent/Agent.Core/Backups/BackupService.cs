@@ -97,6 +97,12 @@ public sealed class BackupService(
         var before = await pgBackRest.InfoAsync(cancellationToken).ConfigureAwait(false);
         var known = before.Backups.Select(b => b.Label).ToHashSet(StringComparer.Ordinal);
 
+        // The backup waits for the segment before its start to be archived; don't let it wait out the archiver's sleep.
+        if (await postgres.WakeStalledArchiverAsync(cancellationToken).ConfigureAwait(false))
+        {
+            handle.ReportPhase("woke PostgreSQL's archiver: WAL segments were waiting after failed archive attempts");
+        }
+
         handle.ReportProgress(0, "starting backup");
         using var progressPoll = runtime.Capabilities.Version >= new Version(2, 48)
             ? StartInfoProgressPoll(handle, cancellationToken)

@@ -1,3 +1,4 @@
+using Backrest.Agent.Core.Archive;
 using Backrest.Agent.Core.Configuration;
 using Npgsql;
 
@@ -13,7 +14,10 @@ public sealed record ArchiverStats(
     string? LastFailedWal,
     DateTimeOffset? LastFailedTime);
 
-/// <summary>The agent's read-only view of its PostgreSQL, over the local Unix socket.</summary>
+/// <summary>
+/// The agent's view of its PostgreSQL, over the local Unix socket: read-only, apart from waking a stalled
+/// archiver (<see cref="WakeStalledArchiverAsync"/>).
+/// </summary>
 public sealed class PostgresClient(AgentOptions options)
 {
     private readonly string _connectionString = new NpgsqlConnectionStringBuilder
@@ -68,6 +72,36 @@ public sealed class PostgresClient(AgentOptions options)
         catch (Exception ex) when (ex is NpgsqlException or TimeoutException or System.Net.Sockets.SocketException)
         {
             return null;
+        }
+    }
+
+    /// <summary>
+    /// After three failed archive_command calls in a row PostgreSQL's archiver sleeps up to 60 s, and only a new
+    /// finished segment or a signal wakes it earlier. Once the cause is gone (stanza created, repository back)
+    /// a backup would wait that minute for WAL that is ready to go, and fail at pgBackRest's archive-timeout
+    /// (60 s, error 82). When segments wait and the archiver's last attempt failed, pg_reload_conf() wakes it:
+    /// the archiver handles SIGHUP by setting its latch and retrying at once. Returns whether it woke it.
+    /// </summary>
+    public async Task<bool> WakeStalledArchiverAsync(CancellationToken cancellationToken)
+    {
+        if (ReadyBacklog.Read(options.Postgres.DataDirectory, DateTimeOffset.UtcNow).Count == 0 ||
+            await GetArchiverStatsAsync(cancellationToken).ConfigureAwait(false) is not { LastFailedTime: { } failed } stats ||
+            failed < stats.LastArchivedTime)
+        {
+            return false;
+        }
+
+        try
+        {
+            await using var connection = new NpgsqlConnection(_connectionString);
+            await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
+            await using var command = new NpgsqlCommand("select pg_reload_conf()", connection);
+            await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
+            return true;
+        }
+        catch (Exception ex) when (ex is NpgsqlException or TimeoutException or System.Net.Sockets.SocketException)
+        {
+            return false; // the archiver wakes by itself within a minute
         }
     }
 
