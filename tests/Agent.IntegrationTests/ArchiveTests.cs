@@ -244,6 +244,12 @@ public sealed partial class ArchiveTests
             new PushWalRequest { Path = env.Directory.Combine("nowhere/000000010000000000000001") }));
         Assert.Equal(StatusCode.NotFound, missingFile.StatusCode);
 
+        // A segment-named file outside this cluster's pg_wal is not this cluster's WAL.
+        var stray = env.Directory.WriteFile("000000010000000000000001", "not WAL");
+        var strayPush = await Assert.ThrowsAsync<RpcException>(async () => await client.PushWalAsync(new PushWalRequest { Path = stray }));
+        Assert.True(strayPush.StatusCode == StatusCode.InvalidArgument, strayPush.Status.ToString());
+        Assert.Contains("pg_wal", strayPush.Status.Detail);
+
         // Only PostgreSQL's own file names: a traversal dressed as a history file must not reach pgBackRest.
         var outside = env.Directory.WriteFile("outside.history", "not WAL");
         foreach (var name in new[] { "../../etc/passwd", "../../../../outside.history", "RECOVERYXLOG" })
@@ -255,19 +261,32 @@ public sealed partial class ArchiveTests
 
         Assert.False(File.Exists(env.Directory.Combine("RECOVERYHISTORY")), $"{outside} was copied out through GetWal");
 
-        const string NotArchived = "0000000100000000000000F0";
-        var destinationDirectory = env.Directory.CreateSubdirectory("fetched");
-        var reply = await client.GetWalAsync(new GetWalRequest
+        // restore_command writes only pg_wal/RECOVERYXLOG|RECOVERYHISTORY|<missing segment> of a data directory:
+        // never over a live file. The segment is archived, so any accepted destination would be overwritten.
+        var segment = await env.Postgres.SwitchWalAsync();
+        await env.Postgres.WaitForArchivedAsync(segment, TimeSpan.FromSeconds(30));
+        var data = env.Postgres.DataDirectory;
+        var liveSegment = Path.Combine(data, "pg_wal", segment);
+        string[] protectedFiles = [Path.Combine(data, "postgresql.conf"), liveSegment, env.Directory.Combine("RECOVERYXLOG")];
+        var before = protectedFiles.Select(f => File.Exists(f) ? File.ReadAllBytes(f) : []).ToList();
+        foreach (var destination in protectedFiles.Append(Path.Combine(data, "pg_wal/archive_status/RECOVERYXLOG")))
         {
-            Name = NotArchived,
-            Destination = Path.Combine(destinationDirectory, "RECOVERYXLOG"),
-        });
+            var error = await Assert.ThrowsAsync<RpcException>(async () => await client.GetWalAsync(
+                new GetWalRequest { Name = segment, Destination = destination }));
+            Assert.True(error.StatusCode is StatusCode.InvalidArgument or StatusCode.FailedPrecondition, $"GetWal to '{destination}': {error.Status}");
+        }
+
+        Assert.Equal(before, protectedFiles.Select(f => File.Exists(f) ? File.ReadAllBytes(f) : []).ToList());
+
+        const string NotArchived = "0000000100000000000000F0";
+        var recoveryXlog = Path.Combine(data, "pg_wal", "RECOVERYXLOG");
+        var reply = await client.GetWalAsync(new GetWalRequest { Name = NotArchived, Destination = recoveryXlog });
         Assert.False(reply.Found);
-        Assert.False(File.Exists(Path.Combine(destinationDirectory, "RECOVERYXLOG")));
+        Assert.False(File.Exists(recoveryXlog));
 
         var get = await OsCommand.RunAsPostgresAsync(
             HarnessPaths.ArchiveClient,
-            ["--socket", env.Agent.ArchiveSocket, "get", NotArchived, Path.Combine(destinationDirectory, "RECOVERYXLOG")],
+            ["--socket", env.Agent.ArchiveSocket, "get", NotArchived, recoveryXlog],
             new CommandOptions { Timeout = TimeSpan.FromSeconds(30) });
         Assert.True(get.ExitCode == 1, get.ToString());
     }

@@ -93,6 +93,47 @@ public sealed class RefusalTests(RefusalFixture fixture, ITestOutputHelper outpu
         output.WriteLine($"{refused.StatusCode}: {refused.Status.Detail}");
     }
 
+    /// <summary>
+    /// Values that pass a loose check but break PostgreSQL or pgBackRest later (found by a drill with a Python client):
+    /// each must be refused up front, with nothing written.
+    /// </summary>
+    [Theory]
+    [InlineData("timeline 2 + newline", StatusCode.InvalidArgument, "target_timeline")]
+    [InlineData("timeline 0", StatusCode.InvalidArgument, "target_timeline")]
+    [InlineData("timeline over 32 bits", StatusCode.InvalidArgument, "target_timeline")]
+    [InlineData("timeline non-ASCII digit", StatusCode.InvalidArgument, "target_timeline")]
+    [InlineData("xid + newline", StatusCode.InvalidArgument, "is not a transaction id")]
+    [InlineData("name over 63 bytes", StatusCode.InvalidArgument, "Restore point name")]
+    [InlineData("set + newline", StatusCode.InvalidArgument, "is not a backup label")]
+    [InlineData("directory is a file", StatusCode.FailedPrecondition, "is a file")]
+    [InlineData("directory too long", StatusCode.InvalidArgument, "bytes long")]
+    [InlineData("directory in the agent's log path", StatusCode.InvalidArgument, "overlaps pgBackRest's log path")]
+    public async Task StartRestore_ValueThatWouldBreakLater_RefusedUpFront(string @case, StatusCode expected, string text)
+    {
+        var directory = fixture.NewDataDirectory("refused");
+        var request = new StartRestoreRequest { TargetType = "latest", DataDirectory = directory };
+        switch (@case)
+        {
+            case "timeline 2 + newline": request.TargetTimeline = "2\n"; break;
+            case "timeline 0": request.TargetTimeline = "0"; break;
+            case "timeline over 32 bits": request.TargetTimeline = "0x1FFFFFFFF"; break;
+            case "timeline non-ASCII digit": request.TargetTimeline = "\u0662"; break;
+            case "xid + newline": (request.TargetType, request.Target) = ("xid", "735\n1"); break;
+            case "name over 63 bytes": (request.TargetType, request.Target) = ("name", new string('\u540d', 30)); break;
+            case "set + newline": request.Set = $"{fixture.BackupLabel}\n"; break;
+            case "directory is a file": request.DataDirectory = Env.Directory.WriteFile("a-file", ""); break;
+            case "directory too long": request.DataDirectory = "/" + string.Join('/', Enumerable.Repeat(new string('d', 100), 20)); break;
+            case "directory in the agent's log path": request.DataDirectory = Env.Directory.Combine("log/restore-here"); break;
+            default: throw new ArgumentOutOfRangeException(nameof(@case), @case, null);
+        }
+
+        var refused = await Assert.ThrowsAsync<RpcException>(() => Env.Client.StartRestoreAsync(request).ResponseAsync);
+        Assert.True(expected == refused.StatusCode, $"expected {expected}, got {refused.StatusCode}: {refused.Status.Detail}");
+        Assert.Contains(text, refused.Status.Detail);
+        Assert.False(Directory.Exists(directory), "a refused restore must not create its directory");
+        Assert.False(Directory.Exists(Env.Directory.Combine("log/restore-here")), "a refused restore wrote into the agent's log path");
+    }
+
     [Fact]
     public async Task StartRestore_TimeInTheSecondTheOldestBackupEnded_FailedPreconditionInsteadOfPgBackRestError75()
     {

@@ -62,6 +62,13 @@ public sealed partial class ArchiveService(
                 "The agent must mount the PostgreSQL data volume at the same path as the PostgreSQL container.");
         }
 
+        // pgBackRest archives this cluster's pg_wal only (its async push asserts on any other directory).
+        var walDirectory = Path.Combine(options.Postgres.DataDirectory, "pg_wal");
+        if (RealPath.Of(Path.GetDirectoryName(path)!) is not { } directory || directory != RealPath.Of(walDirectory))
+        {
+            throw AgentException.InvalidArgument($"WAL file '{path}' is not in {walDirectory}: the agent archives only its own cluster's WAL.");
+        }
+
         var clock = Stopwatch.StartNew();
         List<string> warnings;
         if (AsyncStatus(name) is { } alreadyPushed)
@@ -70,6 +77,14 @@ public sealed partial class ArchiveService(
         }
         else
         {
+            // PostgreSQL asks only for segments it marked ready; pgBackRest's async push has nothing to do for others.
+            if (!File.Exists(Path.Combine(walDirectory, "archive_status", name + ".ready")))
+            {
+                throw AgentException.FailedPrecondition(
+                    $"'{name}' is not waiting to be archived (no pg_wal/archive_status/{name}.ready).",
+                    "Only PostgreSQL's archive_command should push WAL; it does so for segments marked .ready.");
+            }
+
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             timeout.CancelAfter(TimeSpan.FromSeconds(options.PgBackRest.ArchiveCommandTimeoutSeconds));
             ProcessResult result;
@@ -160,16 +175,12 @@ public sealed partial class ArchiveService(
             throw AgentException.InvalidArgument($"'{name}' is not a WAL segment or history file name.");
         }
 
-        if (!Path.IsPathFullyQualified(destination))
+        if (!Path.IsPathFullyQualified(destination) || destination.Any(char.IsControl))
         {
-            throw AgentException.InvalidArgument($"Destination '{destination}' must be an absolute path.");
+            throw AgentException.InvalidArgument($"Destination '{destination}' must be an absolute path without control characters.");
         }
 
-        if (!Directory.Exists(Path.GetDirectoryName(destination)))
-        {
-            throw AgentException.FailedPrecondition($"The directory of '{destination}' does not exist where the agent looks.",
-                "The agent must mount the PostgreSQL data volume at the same path as the PostgreSQL container.");
-        }
+        CheckDestination(name, Path.GetFullPath(destination));
 
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(TimeSpan.FromSeconds(options.PgBackRest.ArchiveCommandTimeoutSeconds));
@@ -192,6 +203,35 @@ public sealed partial class ArchiveService(
             1 => false,
             _ => throw PgBackRestErrors.FromFailure("archive-get", result.ExitCode, result.Stderr),
         };
+    }
+
+    /// <summary>
+    /// restore_command writes where PostgreSQL says: pg_wal/RECOVERYXLOG or pg_wal/RECOVERYHISTORY in a data
+    /// directory (the agent's own cluster, or a clone or standby restored beside it), or a missing segment under
+    /// its own name (pg_rewind). Anything else could overwrite a live file, so it is refused.
+    /// </summary>
+    private static void CheckDestination(string name, string destination)
+    {
+        var walDirectory = Path.GetDirectoryName(destination)!;
+        var dataDirectory = Path.GetDirectoryName(walDirectory);
+        var file = Path.GetFileName(destination);
+        if (Path.GetFileName(walDirectory) != "pg_wal" || dataDirectory is null || !(file is "RECOVERYXLOG" or "RECOVERYHISTORY" || file == name))
+        {
+            throw AgentException.InvalidArgument(
+                $"Destination '{destination}' is not a restore_command target: use <data directory>/pg_wal/RECOVERYXLOG, RECOVERYHISTORY or {name}.");
+        }
+
+        if (!File.Exists(Path.Combine(dataDirectory, "PG_VERSION")))
+        {
+            throw AgentException.FailedPrecondition($"'{dataDirectory}' holds no PostgreSQL cluster (no PG_VERSION) where the agent looks.",
+                "The agent must mount the PostgreSQL data volume at the same path as the PostgreSQL container.");
+        }
+
+        if (file == name && File.Exists(destination))
+        {
+            throw AgentException.FailedPrecondition($"'{destination}' already exists: the agent does not overwrite WAL in pg_wal.",
+                "Remove it first if it is damaged.");
+        }
     }
 
     /// <summary>
@@ -256,7 +296,7 @@ public sealed partial class ArchiveService(
         }
     }
 
-    [GeneratedRegex(@"^([0-9A-F]{24}(\.partial|\.[0-9A-F]{8}\.backup)?|[0-9A-F]{8}\.history)$")]
+    [GeneratedRegex(@"^([0-9A-F]{24}(\.partial|\.[0-9A-F]{8}\.backup)?|[0-9A-F]{8}\.history)\z")]
     private static partial Regex WalFileName();
 
     private static partial class Log

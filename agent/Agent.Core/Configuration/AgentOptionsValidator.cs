@@ -241,12 +241,12 @@ public static partial class AgentOptionsValidator
         ["zst"] = (-7, 22),
     };
 
-    [GeneratedRegex("^[A-Za-z0-9_.-]+$")]
+    [GeneratedRegex(@"^[A-Za-z0-9_.-]+\z")]
     private static partial Regex StanzaPattern();
 
-    [GeneratedRegex("^[A-Za-z0-9_-]+$")]
+    [GeneratedRegex(@"^[A-Za-z0-9_-]+\z")]
     private static partial Regex NamePattern();
 
-    [GeneratedRegex(@"^\d+(\.\d+)?\s*(B|KB|KiB|MB|MiB|GB|GiB|TB|TiB|PB|PiB)?$", RegexOptions.IgnoreCase)]
+    [GeneratedRegex(@"^[0-9]+(\.[0-9]+)? *(B|KB|KiB|MB|MiB|GB|GiB|TB|TiB|PB|PiB)?\z", RegexOptions.IgnoreCase)]
     private static partial Regex SizePattern();
 }

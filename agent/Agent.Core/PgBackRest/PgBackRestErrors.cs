@@ -12,12 +12,14 @@ public static partial class PgBackRestErrors
     public static AgentErrorKind KindOf(int exitCode) => exitCode switch
     {
         1 => AgentErrorKind.NotFound, // archive-get: segment not in the archive
-        25 or 122 or 124 => AgentErrorKind.Internal,
-        27 or 29 or 30 or 31 or 32 or 37 or 48 or 76 or 78 or 80 or 81 => AgentErrorKind.InvalidArgument,
-        28 or 46 or 51 or 55 or 58 or 38 or 40 or 44 or 62 or 68 or 87 or 95 or 106 => AgentErrorKind.FailedPrecondition,
+        25 or 99 or 100 or 102 or 122 or 124 => AgentErrorKind.Internal,
+        27 or 29 or 30 or 31 or 32 or 37 or 43 or 48 or 72 or 76 or 78 or 80 or 81 or 96 => AgentErrorKind.InvalidArgument,
+        28 or 46 or 51 or 55 or 58 or 38 or 40 or 44 or 62 or 68 or 69 or 70 or 87 or 89 or 95 or 106 => AgentErrorKind.FailedPrecondition,
+        // Files and paths: missing, unreadable, unwritable, disk full.
+        41 or 42 or 47 or 52 or 53 or 54 or 60 or 61 or 64 or 74 or 79 or 83 or 88 or 93 or 97 or 98 => AgentErrorKind.FailedPrecondition,
         39 or 49 or 56 or 101 or 103 => AgentErrorKind.Unavailable,
-        42 or 64 or 82 => AgentErrorKind.DeadlineExceeded,
-        45 => AgentErrorKind.DataLoss,
+        82 => AgentErrorKind.DeadlineExceeded,
+        26 or 45 => AgentErrorKind.DataLoss,
         50 or 104 => AgentErrorKind.Aborted,
         57 => AgentErrorKind.Internal,
         63 => AgentErrorKind.Cancelled,
@@ -38,6 +40,8 @@ public static partial class PgBackRestErrors
         62 => "pgBackRest was stopped for this stanza: run `pgbackrest start` or remove the stop file.",
         68 or 87 => "Set archive_mode=on and archive_command to the agent's archive client, then reload PostgreSQL.",
         82 => "WAL is not reaching the repository: check archive status (GetStatus) and the repository.",
+        41 or 42 or 47 or 52 or 53 or 54 or 60 or 61 or 64 or 74 or 79 or 83 or 88 or 93 or 97 or 98 =>
+            "Check that the path exists, that the postgres user may read and write it, and that the disk is not full.",
         39 or 49 or 101 or 103 => "Check that the repository is reachable and its credentials are valid.",
         _ => null,
     };

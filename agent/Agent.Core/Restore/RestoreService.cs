@@ -23,6 +23,7 @@ public sealed partial class RestoreService(
 {
     private static readonly string[] TargetTypes = ["latest", "immediate", "time", "xid", "lsn", "name", "standby"];
     private static readonly string[] TargetActions = ["pause", "promote", "shutdown"];
+    private const int MaxDataDirectoryBytes = 900;
 
     /// <summary>Validates, then starts the restore as an operation.</summary>
     public async Task<OperationSnapshot> StartAsync(RestoreRequest request, CancellationToken cancellationToken)
@@ -96,12 +97,12 @@ public sealed partial class RestoreService(
             throw AgentException.InvalidArgument("target_exclusive applies only to time, xid and lsn targets.");
         }
 
-        if (request.TargetTimeline.Length > 0 &&
-            (type == "immediate" || !(request.TargetTimeline is "current" or "latest" || TimelinePattern().IsMatch(request.TargetTimeline))))
+        var timeline = request.TargetTimeline is "current" or "latest" ? request.TargetTimeline : RestoreTargets.ParseTimeline(request.TargetTimeline);
+        if (request.TargetTimeline.Length > 0 && (type == "immediate" || timeline is null))
         {
             throw AgentException.InvalidArgument(type == "immediate"
                 ? "target_timeline cannot be set with an immediate target (it always uses the backup's timeline)."
-                : $"target_timeline '{request.TargetTimeline}' is not valid: use current, latest or a timeline number such as 2 or 0x2.");
+                : $"target_timeline '{request.TargetTimeline}' is not valid: use current, latest or a timeline number from 1 to 4294967295 such as 2 or 0x2.");
         }
 
         if (request.Port is < 0 or > 65535)
@@ -226,9 +227,9 @@ public sealed partial class RestoreService(
             args.Add("--target-exclusive");
         }
 
-        if (request.TargetTimeline.Length > 0)
+        if (timeline is not null)
         {
-            args.Add($"--target-timeline={request.TargetTimeline}");
+            args.Add($"--target-timeline={timeline}");
         }
 
         var holdsCluster = File.Exists(Path.Combine(dataDirectory, "PG_VERSION"));
@@ -280,12 +281,24 @@ public sealed partial class RestoreService(
             return (live, true);
         }
 
-        if (!Path.IsPathFullyQualified(requested) || requested.IndexOfAny(['\n', '\r', '\0']) >= 0)
+        if (!Path.IsPathFullyQualified(requested) || requested.Any(char.IsControl))
         {
-            throw AgentException.InvalidArgument($"data_directory '{requested}' must be an absolute path.");
+            throw AgentException.InvalidArgument($"data_directory '{requested}' must be an absolute path without control characters.");
+        }
+
+        // PostgreSQL keeps paths in MAXPGPATH (1024) bytes, including the files below the data directory.
+        if (System.Text.Encoding.UTF8.GetByteCount(requested) > MaxDataDirectoryBytes)
+        {
+            throw AgentException.InvalidArgument(
+                $"data_directory is {System.Text.Encoding.UTF8.GetByteCount(requested)} bytes long: PostgreSQL needs it under {MaxDataDirectoryBytes}.");
         }
 
         var path = Path.TrimEndingDirectorySeparator(Path.GetFullPath(requested));
+        if (File.Exists(path))
+        {
+            throw AgentException.FailedPrecondition($"data_directory '{path}' is a file, not a directory.", "Choose an empty or non-existent directory.");
+        }
+
         if (path == live)
         {
             return (live, true);
@@ -296,12 +309,17 @@ public sealed partial class RestoreService(
             throw AgentException.InvalidArgument($"data_directory '{path}' overlaps the live data directory '{live}': choose a separate directory.");
         }
 
-        foreach (var repo in options.Repositories.Where(r => r.Type == "posix"))
+        var agentPaths = options.Repositories.Where(r => r.Type == "posix").Select(r => ("the repository", r.Path))
+            .Append(("pgBackRest's log path", options.PgBackRest.LogPath))
+            .Append(("pgBackRest's lock path", options.PgBackRest.LockPath))
+            .Append(("pgBackRest's spool path", options.PgBackRest.SpoolPath))
+            .Append(("the agent's configuration directory", Path.GetDirectoryName(options.PgBackRest.ConfigPath) ?? "/"));
+        foreach (var (what, agentPath) in agentPaths)
         {
-            var repoPath = Path.TrimEndingDirectorySeparator(Path.GetFullPath(repo.Path));
-            if (IsInside(path, repoPath) || IsInside(repoPath, path))
+            var full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(agentPath));
+            if (path == full || IsInside(path, full) || IsInside(full, path))
             {
-                throw AgentException.InvalidArgument($"data_directory '{path}' overlaps the repository '{repoPath}': choose a separate directory.");
+                throw AgentException.InvalidArgument($"data_directory '{path}' overlaps {what} '{full}': choose a separate directory.");
             }
         }
 
@@ -421,11 +439,8 @@ public sealed partial class RestoreService(
         _ => "a restore point created with pg_create_restore_point()",
     };
 
-    [GeneratedRegex(@"^\d{8}-\d{6}F(_\d{8}-\d{6}[DI])?$")]
+    [GeneratedRegex(@"^[0-9]{8}-[0-9]{6}F(_[0-9]{8}-[0-9]{6}[DI])?\z")]
     private static partial Regex LabelPattern();
-
-    [GeneratedRegex(@"^(0x[0-9A-Fa-f]+|\d+)$")]
-    private static partial Regex TimelinePattern();
 
     [GeneratedRegex(@"restore backup set (\S+?),")]
     private static partial Regex RestoredSet();

@@ -57,14 +57,31 @@ public static partial class RestoreTargets
 
     /// <summary>Restore point names from pg_create_restore_point: up to 63 bytes, nothing that breaks a config line.</summary>
     public static bool IsRestorePointName(string text) =>
-        text.Length is > 0 and <= 63 && !text.Any(c => char.IsControl(c) || c is '\'' or '\\' or '"');
+        System.Text.Encoding.UTF8.GetByteCount(text) is > 0 and <= 63 && !text.Any(c => char.IsControl(c) || c is '\'' or '\\' or '"');
 
-    [GeneratedRegex(@"^(?<date>\d{4}-\d{2}-\d{2})[ T](?<time>\d{2}:\d{2}:\d{2})(?<fraction>\.\d{1,6})?\s*(?<offset>Z|[+-]\d{2}(:?\d{2})?)?$")]
+    /// <summary>A timeline id as PostgreSQL takes it (decimal or 0x hex, 1 to 0xFFFFFFFF), normalised to decimal.</summary>
+    public static string? ParseTimeline(string text)
+    {
+        if (!TimelinePattern().IsMatch(text))
+        {
+            return null;
+        }
+
+        var parsed = text.StartsWith("0x", StringComparison.OrdinalIgnoreCase)
+            ? ulong.Parse(text.AsSpan(2), System.Globalization.NumberStyles.AllowHexSpecifier, System.Globalization.CultureInfo.InvariantCulture)
+            : ulong.Parse(text, System.Globalization.CultureInfo.InvariantCulture);
+        return parsed is >= 1 and <= uint.MaxValue ? parsed.ToString(System.Globalization.CultureInfo.InvariantCulture) : null;
+    }
+
+    [GeneratedRegex(@"^(0[xX][0-9A-Fa-f]{1,8}|[0-9]{1,10})\z")]
+    private static partial Regex TimelinePattern();
+
+    [GeneratedRegex(@"^(?<date>[0-9]{4}-[0-9]{2}-[0-9]{2})[ T](?<time>[0-9]{2}:[0-9]{2}:[0-9]{2})(?<fraction>\.[0-9]{1,6})? *(?<offset>Z|[+-][0-9]{2}(:?[0-9]{2})?)?\z")]
     private static partial Regex TimePattern();
 
-    [GeneratedRegex(@"^([0-9A-Fa-f]{1,8})/([0-9A-Fa-f]{1,8})$")]
+    [GeneratedRegex(@"^([0-9A-Fa-f]{1,8})/([0-9A-Fa-f]{1,8})\z")]
     private static partial Regex LsnPattern();
 
-    [GeneratedRegex(@"^\d{1,20}$")]
+    [GeneratedRegex(@"^[0-9]{1,20}\z")]
     private static partial Regex XidPattern();
 }

@@ -115,6 +115,6 @@ public static partial class UnarchivedWal
         return BinaryPrimitives.ReadUInt64LittleEndian(header[8..]) == startLsn;
     }
 
-    [GeneratedRegex("^[0-9A-F]{24}$")]
+    [GeneratedRegex(@"^[0-9A-F]{24}\z")]
     private static partial Regex SegmentName();
 }

@@ -38,6 +38,8 @@ public class RestoreTargetsTests
     [InlineData("2", false)]
     [InlineData("-5", false)]
     [InlineData("7e3", false)]
+    [InlineData("73\n5", false)]
+    [InlineData("\u0667\u0663\u0665", false)]
     public void IsXid(string input, bool expected) => Assert.Equal(expected, RestoreTargets.IsXid(input));
 
     [Theory]
@@ -45,5 +47,29 @@ public class RestoreTargetsTests
     [InlineData("it's", false)]
     [InlineData("a\nb", false)]
     [InlineData("", false)]
+    [InlineData("\u540d\u540d\u540d", true)]
     public void IsRestorePointName(string input, bool expected) => Assert.Equal(expected, RestoreTargets.IsRestorePointName(input));
+
+    [Fact]
+    public void IsRestorePointName_CountsBytesNotCharacters()
+    {
+        Assert.True(RestoreTargets.IsRestorePointName(new string('a', 63)));
+        Assert.False(RestoreTargets.IsRestorePointName(new string('a', 64)));
+        Assert.True(RestoreTargets.IsRestorePointName(new string('\u540d', 21)));  // 63 bytes in UTF-8
+        Assert.False(RestoreTargets.IsRestorePointName(new string('\u540d', 22))); // 66 bytes
+    }
+
+    [Theory]
+    [InlineData("2", "2")]
+    [InlineData("0x1F", "31")]
+    [InlineData("4294967295", "4294967295")]
+    [InlineData("0xFFFFFFFF", "4294967295")]
+    [InlineData("0", null)]
+    [InlineData("4294967296", null)]
+    [InlineData("0x1FFFFFFFF", null)]
+    [InlineData("2\n", null)]
+    [InlineData("\u0662", null)]
+    [InlineData("-1", null)]
+    [InlineData("", null)]
+    public void ParseTimeline(string input, string? expected) => Assert.Equal(expected, RestoreTargets.ParseTimeline(input));
 }
