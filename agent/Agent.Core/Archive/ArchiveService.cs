@@ -242,8 +242,10 @@ public sealed partial class ArchiveService(
     /// </summary>
     private IEnumerable<string> GetMode(string destination)
     {
-        var own = Path.TrimEndingDirectorySeparator(Path.GetFullPath(options.Postgres.DataDirectory)) + "/";
-        return options.PgBackRest.ArchiveAsync && destination.StartsWith(own, StringComparison.Ordinal)
+        // The client's paths come from its working directory, which the kernel reports with symlinks resolved.
+        var own = Path.TrimEndingDirectorySeparator(RealPath.Of(options.Postgres.DataDirectory) ?? Path.GetFullPath(options.Postgres.DataDirectory)) + "/";
+        var target = RealPath.Of(Path.GetDirectoryName(destination)!) is { } directory ? directory + "/" : destination;
+        return options.PgBackRest.ArchiveAsync && target.StartsWith(own, StringComparison.Ordinal)
             ? []
             : ["--no-archive-async"];
     }

@@ -232,7 +232,9 @@ public sealed partial class RestoreService(
             args.Add($"--target-timeline={timeline}");
         }
 
-        var holdsCluster = File.Exists(Path.Combine(dataDirectory, "PG_VERSION"));
+        // An interrupted restore leaves pgBackRest's backup.manifest (and maybe no PG_VERSION yet): pgBackRest accepts
+        // either for a delta, so a retry after a crash or kill resumes instead of being refused as "not empty".
+        var holdsCluster = File.Exists(Path.Combine(dataDirectory, "PG_VERSION")) || File.Exists(Path.Combine(dataDirectory, "backup.manifest"));
         CheckDirectory(dataDirectory, inPlace, holdsCluster);
         var delta = request.Delta ?? holdsCluster;
         if (delta)
