@@ -53,7 +53,7 @@ internal static class BackupsCommand
             Format.Time(backup.Stopped),
             Format.Duration(backup.Started, backup.Stopped),
             Format.SizeOrNone(backup.DatabaseSize),
-            Format.SizeOrNone(backup.RepositorySize),
+            backup.HasRepositorySize ? Format.SizeOrNone(backup.RepositorySize) : "n/a (block incremental)",
             $"{Format.OrNone(backup.WalStart)}..{Format.OrNone(backup.WalStop)}",
         }).ToList();
         TableOutput.Write(output, Columns, rows);

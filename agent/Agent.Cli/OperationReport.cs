@@ -112,7 +112,7 @@ internal static class OperationReport
                 }
 
                 block.Field("database size", $"{Format.SizeOrNone(taken.DatabaseSize)} (changed {Format.SizeOrNone(taken.DatabaseDelta)})");
-                block.Field("repo size", $"{Format.SizeOrNone(taken.RepositorySize)} (added {Format.SizeOrNone(taken.RepositoryDelta)})");
+                block.Field("repo size", $"{(taken.HasRepositorySize ? Format.SizeOrNone(taken.RepositorySize) : "not reported (block incremental)")} (added {Format.SizeOrNone(taken.RepositoryDelta)})");
                 block.Field("WAL", $"{Format.OrNone(taken.WalStart)}..{Format.OrNone(taken.WalStop)}");
                 if (taken.PageChecksumError)
                 {

@@ -17,6 +17,9 @@ internal static partial class AgentServerExtensions
             grpc.Interceptors.Add<ErrorInterceptor>();
             grpc.EnableDetailedErrors = builder.Environment.IsDevelopment();
         });
+        // A malformed request body is INVALID_ARGUMENT, not UNKNOWN with a stack trace (parsing precedes interceptors).
+        builder.Services.AddStrictRequestParsing<BackupAgentService>(binder => V1.BackupAgent.BindService(binder, null));
+        builder.Services.AddStrictRequestParsing<WalArchiveService>(binder => V1.WalArchive.BindService(binder, null));
         builder.Services.AddGrpcHealthChecks().AddCheck("self", () => Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckResult.Healthy());
         builder.Services.AddHostedService<StartupTasks>();
         builder.Services.AddSingleton<Metrics.AgentMetrics>();

@@ -1,11 +1,9 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Net.Sockets;
 using System.Text.RegularExpressions;
 using Backrest.Agent.IntegrationTests.Harness;
 using Backrest.Agent.V1;
 using Grpc.Core;
-using Grpc.Net.Client;
 using Npgsql;
 
 namespace Backrest.Agent.IntegrationTests;
@@ -230,7 +228,7 @@ public sealed partial class ArchiveTests
     {
         await using var env = await TestEnvironment.CreateAsync();
         await env.Client.CreateStanzaAsync(new CreateStanzaRequest());
-        using var channel = CreateUnixSocketChannel(env.Agent.ArchiveSocket);
+        using var channel = env.Agent.CreateArchiveSocketChannel();
         var client = new WalArchive.WalArchiveClient(channel);
 
         foreach (var path in new[] { "pg_wal/000000010000000000000001", "/etc/passwd", "" })
@@ -460,34 +458,6 @@ public sealed partial class ArchiveTests
 
             await Task.Delay(PollInterval);
         }
-    }
-
-    /// <summary>A gRPC channel over the agent's Unix socket, as the archive client opens it.</summary>
-    private static GrpcChannel CreateUnixSocketChannel(string socketPath)
-    {
-        var endPoint = new UnixDomainSocketEndPoint(socketPath);
-        return GrpcChannel.ForAddress("http://localhost", new GrpcChannelOptions
-        {
-            HttpHandler = new SocketsHttpHandler
-            {
-                UseProxy = false,
-                ConnectCallback = async (_, cancellationToken) =>
-                {
-                    var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-                    try
-                    {
-                        await socket.ConnectAsync(endPoint, cancellationToken);
-                        return new NetworkStream(socket, ownsSocket: true);
-                    }
-                    catch
-                    {
-                        socket.Dispose();
-                        throw;
-                    }
-                },
-            },
-            DisposeHttpClient = true,
-        });
     }
 
     [GeneratedRegex("^[0-9A-F]{24}$")]

@@ -1,3 +1,4 @@
+using System.Globalization;
 using Backrest.Agent.Core;
 using Grpc.Core;
 using Grpc.Core.Interceptors;
@@ -8,8 +9,17 @@ namespace Backrest.Agent.Server.Grpc;
 /// Maps the agent's typed errors to gRPC status codes, keeping the message and the hint (what to do next)
 /// in the status detail and in trailers. Anything unexpected becomes INTERNAL with a pointer to the log.
 /// </summary>
+/// <remarks>
+/// Messages may echo the caller's input, and the status travels in HTTP/2 headers: grpcio refuses metadata over 8 KiB
+/// with RESOURCE_EXHAUSTED, hiding the real error. So the detail and each trailer are cut to
+/// <see cref="MaxDetailLength"/> and <see cref="MaxTrailerLength"/> bytes as sent.
+/// </remarks>
 internal sealed partial class ErrorInterceptor(ILogger<ErrorInterceptor> logger) : Interceptor
 {
+    internal const int MaxDetailLength = 1024;
+
+    internal const int MaxTrailerLength = 1024;
+
     public override async Task<TResponse> UnaryServerHandler<TRequest, TResponse>(
         TRequest request, ServerCallContext context, UnaryServerMethod<TRequest, TResponse> continuation)
     {
@@ -49,16 +59,16 @@ internal sealed partial class ErrorInterceptor(ILogger<ErrorInterceptor> logger)
             var trailers = new Metadata();
             if (agent.Hint is { } hint)
             {
-                trailers.Add("hint", AsciiOnly(hint));
+                trailers.Add("hint", Shorten(AsciiOnly(hint), MaxTrailerLength));
             }
 
             if (agent.PgBackRestCode != 0)
             {
-                trailers.Add("pgbackrest-code", agent.PgBackRestCode.ToString());
+                trailers.Add("pgbackrest-code", Shorten(agent.PgBackRestCode.ToString(CultureInfo.InvariantCulture), MaxTrailerLength));
             }
 
             var detail = agent.Hint is null ? agent.Message : $"{agent.Message} Hint: {agent.Hint}";
-            return new RpcException(new Status(ToStatusCode(agent.Kind), detail), trailers);
+            return new RpcException(new Status(ToStatusCode(agent.Kind), Shorten(detail, MaxDetailLength)), trailers);
         }
 
         Log.UnhandledError(logger, context.Method, exception);
@@ -81,6 +91,41 @@ internal sealed partial class ErrorInterceptor(ILogger<ErrorInterceptor> logger)
         AgentErrorKind.Internal => StatusCode.Internal,
         _ => StatusCode.Unknown,
     };
+
+    /// <summary>
+    /// Cuts <paramref name="text"/> so that it takes at most about <paramref name="limit"/> bytes on the wire, marking what
+    /// was left out. grpc-message is percent-encoded, so a character outside printable ASCII is counted as the nine
+    /// bytes it can take (three UTF-8 bytes, each as %XX); plain ASCII counts one, so ASCII text keeps
+    /// <paramref name="limit"/> characters.
+    /// </summary>
+    internal static string Shorten(string text, int limit)
+    {
+        var cost = 0;
+        var kept = 0;
+        while (kept < text.Length)
+        {
+            cost += text[kept] is >= ' ' and <= '~' and not '%' ? 1 : 9;
+            if (cost > limit)
+            {
+                break;
+            }
+
+            kept++;
+        }
+
+        if (kept == text.Length)
+        {
+            return text;
+        }
+
+        if (kept > 0 && char.IsHighSurrogate(text[kept - 1]))
+        {
+            kept--; // half a pair would be invalid UTF-16
+        }
+
+        // ASCII dots, not an ellipsis: trailer values must be ASCII (Kestrel refuses other header values).
+        return $"{text[..kept]}... ({text.Length - kept} more characters)";
+    }
 
     private static string AsciiOnly(string text) => new(text.Select(c => c is >= ' ' and <= '~' ? c : '?').ToArray());
 

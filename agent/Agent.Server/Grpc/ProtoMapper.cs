@@ -88,7 +88,6 @@ internal static class ProtoMapper
             Stopped = Timestamp.FromDateTimeOffset(b.Stop),
             DatabaseSize = b.DatabaseSize,
             DatabaseDelta = b.DatabaseDelta,
-            RepositorySize = b.RepositorySize ?? 0,
             RepositoryDelta = b.RepositoryDelta ?? 0,
             WalStart = b.ArchiveStart ?? "",
             WalStop = b.ArchiveStop ?? "",
@@ -96,6 +95,11 @@ internal static class ProtoMapper
             LsnStop = b.LsnStop ?? "",
             PageChecksumError = b.Error ?? false,
         };
+        if (b.RepositorySize is { } repositorySize)
+        {
+            backup.RepositorySize = repositorySize;
+        }
+
         backup.References.AddRange(b.References);
         return backup;
     }

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Net.Sockets;
 using Backrest.Agent.V1;
 using Grpc.Core;
 using Grpc.Net.Client;
@@ -255,6 +256,34 @@ public sealed class AgentProcess : IAsyncDisposable
 
     /// <summary>The last lines of agent.log.</summary>
     public string LogTail(int lines = 50) => TestDirectory.TailOf(LogFile, lines);
+
+    /// <summary>A gRPC channel over the agent's Unix socket (the only listener serving WalArchive), as the archive client opens it.</summary>
+    public GrpcChannel CreateArchiveSocketChannel()
+    {
+        var endPoint = new UnixDomainSocketEndPoint(ArchiveSocket);
+        return GrpcChannel.ForAddress("http://localhost", new GrpcChannelOptions
+        {
+            HttpHandler = new SocketsHttpHandler
+            {
+                UseProxy = false,
+                ConnectCallback = async (_, cancellationToken) =>
+                {
+                    var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+                    try
+                    {
+                        await socket.ConnectAsync(endPoint, cancellationToken);
+                        return new NetworkStream(socket, ownsSocket: true);
+                    }
+                    catch
+                    {
+                        socket.Dispose();
+                        throw;
+                    }
+                },
+            },
+            DisposeHttpClient = true,
+        });
+    }
 
     public async ValueTask DisposeAsync()
     {
