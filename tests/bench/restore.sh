@@ -7,7 +7,8 @@
 # (1) One full backup of pgbench scale SCALE (through the agent). Then RUNS times, alternating the order:
 #       agent:  backrestctl restore --data-directory NEW --wait                       (end to end, CLI included)
 #       direct: pgbackrest --config=<agent conf> --stanza=demo restore --repo=1 --pg1-path=NEW --archive-mode=off
-#     (--archive-mode=off is what the agent passes for a new directory.) Target: median ratio <= 1.05.
+#     (--archive-mode=off is what the agent passes for a new directory.) Target: median of the per-run ratios
+#     <= 1.05 (each run pairs the two back to back, so the drift of a noisy machine cancels out).
 # (2) Delta vs full, through the agent: restore into A, start it; then RUNS times: a small change in the source
 #     (update 1000 rows) + incr backup, then time a delta restore into A (--delta; A is stopped, has run and
 #     diverged) vs a full restore into an empty dir B. Informational ratio delta / full.
@@ -108,9 +109,7 @@ for ((r = 1; r <= RUNS; r++)); do
     log "delta run $r/$RUNS: delta into A ${delta_times[-1]} s, full into empty B ${full_times[-1]} s (both verified)"
 done
 
-agent_med=$(median "${agent_times[@]}")
-direct_med=$(median "${direct_times[@]}")
-ratio=$(calc "$agent_med / $direct_med")
+agent_vs_direct_stats
 delta_med=$(median "${delta_times[@]}")
 full_med=$(median "${full_times[@]}")
 

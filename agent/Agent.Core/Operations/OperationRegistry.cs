@@ -8,6 +8,7 @@ namespace Backrest.Agent.Core.Operations;
 /// </summary>
 public sealed class OperationHandle
 {
+    private const double MinProgressStep = 0.5;
     private readonly object _gate = new();
     private readonly TimeProvider _time;
     private OperationSnapshot _snapshot;
@@ -32,8 +33,19 @@ public sealed class OperationHandle
         }
     }
 
+    /// <summary>
+    /// pgBackRest reports every file (thousands per backup or restore); a step under half a point with the same phase is
+    /// not published, so watchers get at most ~200 progress messages and the agent's CPU stays with pgBackRest.
+    /// </summary>
     public void ReportProgress(double percent, string? phase = null) =>
-        Update(s => s with { Percent = Math.Clamp(percent, 0, 100), Phase = phase ?? s.Phase });
+        Update(s =>
+        {
+            var next = Math.Clamp(percent, 0, 100);
+            var samePhase = phase is null || phase == s.Phase;
+            return samePhase && s.Percent >= 0 && Math.Abs(next - s.Percent) < MinProgressStep && next < 100
+                ? s
+                : s with { Percent = next, Phase = phase ?? s.Phase };
+        });
 
     public void ReportPhase(string phase) => Update(s => s with { Phase = phase });
 
