@@ -50,7 +50,9 @@ psql_q "$PGPORT" "select pg_switch_wal()" >/dev/null
 seg_name=$(psql_q "$PGPORT" "select last_archived_wal from pg_stat_archiver")
 seg_path=$DATA/pg_wal/$seg_name
 [[ -f $seg_path ]] || die "$seg_path is gone"
-getdir=$(bench_mkdir getdst)
+# restore_command writes only into a data directory's pg_wal: a stand-in for a clone restored beside the primary.
+getdir=$(bench_mkdir getdst)/pg_wal
+mkdir -p "$getdir" && cp "$DATA/PG_VERSION" "$getdir/.." && chown -R "$PG_USER:$PG_USER" "$getdir/.."
 missing=00000001000000FF000000FF
 
 startup_cmds=(
