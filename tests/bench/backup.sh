@@ -60,4 +60,4 @@ agent_vs_direct_stats
 echo
 echo "== Full backup: agent vs direct pgBackRest (pgbench scale $SCALE, database $db_size, $RUNS runs, same rendered conf)"
 print_agent_vs_direct 40
-printf '%-34s %s\n' "load average at the end" "$(bench_loadavg)"
+printf '%-40s %s\n' "load average at the end" "$(bench_loadavg)"
