@@ -5,6 +5,7 @@ using Backrest.Agent.IntegrationTests.Harness;
 using Backrest.Agent.V1;
 using Grpc.Core;
 using Npgsql;
+using Xunit.Abstractions;
 
 namespace Backrest.Agent.IntegrationTests;
 
@@ -14,7 +15,7 @@ namespace Backrest.Agent.IntegrationTests;
 /// latest stops silently at one, so continuity is proven from the repository's own file list and from exact
 /// row counts in a restored copy, never from pg_stat_archiver alone.
 /// </summary>
-public sealed partial class ArchiveTests
+public sealed partial class ArchiveTests(ITestOutputHelper output)
 {
     private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(200);
 
@@ -205,6 +206,26 @@ public sealed partial class ArchiveTests
         Assert.True(check.Succeeded, check.ToString());
         var archiver = await ReadArchiverAsync(env.Postgres);
         AssertContinuous(ArchivedSegments(env), archiver.LastArchivedWal);
+    }
+
+    /// <summary>
+    /// The usual first start: PostgreSQL archives before the stanza exists, every attempt fails, and after three its
+    /// archiver sleeps a minute. Creating the stanza must get that WAL archived at once, or the first backup waits for
+    /// it and fails at archive-timeout.
+    /// </summary>
+    [Fact]
+    public async Task CreateStanza_AfterArchiveAttemptsFailed_WaitingWalArchivedWithinSeconds()
+    {
+        await using var env = await TestEnvironment.CreateAsync();
+        var segment = await env.Postgres.SwitchWalAsync();
+        await RestoreTests.RestoreSteps.WaitUntilAsync(
+            async () => await env.Postgres.ScalarAsync<long>("select failed_count from pg_stat_archiver") >= 3,
+            TimeSpan.FromSeconds(30), () => "PostgreSQL's archiver did not fail three times without a stanza");
+
+        var clock = Stopwatch.StartNew();
+        await env.Client.CreateStanzaAsync(new CreateStanzaRequest());
+        await env.Postgres.WaitForArchivedAsync(segment, TimeSpan.FromSeconds(20));
+        output.WriteLine($"{segment} archived {clock.Elapsed.TotalSeconds:0.0} s after stanza-create (the archiver's own retry: up to 60 s)");
     }
 
     [Fact]
