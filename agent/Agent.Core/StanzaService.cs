@@ -8,18 +8,18 @@ public sealed record RepositoryCheck(int Repo, bool Ok, string Message);
 public sealed class StanzaService(PgBackRestClient pgBackRest, Configuration.AgentOptions options, Postgres.PostgresClient postgres)
 {
     private const int LockAcquireError = 50;
-    private static readonly TimeSpan ArchiveLockPatience = TimeSpan.FromSeconds(15);
+    private static readonly TimeSpan LockPatience = TimeSpan.FromSeconds(15);
 
     /// <summary>Idempotent: an existing valid stanza is fine.</summary>
     public async Task<string> CreateAsync(CancellationToken cancellationToken)
     {
         // stanza-create needs the archive lock, which PostgreSQL's archive-push attempts hold for a moment each (they
         // fail until the stanza exists, and PostgreSQL retries them): wait for a gap instead of failing the request.
-        var deadline = DateTimeOffset.UtcNow + ArchiveLockPatience;
+        // (Any lock error is retried: the lock files' names differ between pgBackRest versions, and stanza-create is idempotent.)
+        var deadline = DateTimeOffset.UtcNow + LockPatience;
         ProcessResult result;
         while ((result = await pgBackRest.RunAsync("stanza-create", [], cancellationToken).ConfigureAwait(false)) is
-               { ExitCode: LockAcquireError } && result.Stderr.Contains("-archive.lock", StringComparison.Ordinal) &&
-               DateTimeOffset.UtcNow < deadline)
+               { ExitCode: LockAcquireError } && DateTimeOffset.UtcNow < deadline)
         {
             await Task.Delay(TimeSpan.FromMilliseconds(200), cancellationToken).ConfigureAwait(false);
         }
