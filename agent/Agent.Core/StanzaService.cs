@@ -15,11 +15,12 @@ public sealed class StanzaService(PgBackRestClient pgBackRest, Configuration.Age
     {
         // stanza-create needs the archive lock, which PostgreSQL's archive-push attempts hold for a moment each (they
         // fail until the stanza exists, and PostgreSQL retries them): wait for a gap instead of failing the request.
-        // (Any lock error is retried: the lock files' names differ between pgBackRest versions, and stanza-create is idempotent.)
+        // Only a lock another process holds (flock's EAGAIN) is worth waiting for, not an unwritable lock path.
         var deadline = DateTimeOffset.UtcNow + LockPatience;
         ProcessResult result;
         while ((result = await pgBackRest.RunAsync("stanza-create", [], cancellationToken).ConfigureAwait(false)) is
-               { ExitCode: LockAcquireError } && DateTimeOffset.UtcNow < deadline)
+               { ExitCode: LockAcquireError } && result.Stderr.Contains("Resource temporarily unavailable", StringComparison.Ordinal) &&
+               DateTimeOffset.UtcNow < deadline)
         {
             await Task.Delay(TimeSpan.FromMilliseconds(200), cancellationToken).ConfigureAwait(false);
         }

@@ -180,7 +180,9 @@ public sealed partial class ArchiveService(
             throw AgentException.InvalidArgument($"Destination '{destination}' must be an absolute path without control characters.");
         }
 
-        CheckDestination(name, Path.GetFullPath(destination));
+        // What is checked is what is written: '..' is resolved here, not later by the kernel after a symlink.
+        destination = Path.GetFullPath(destination);
+        CheckDestination(name, destination);
 
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(TimeSpan.FromSeconds(options.PgBackRest.ArchiveCommandTimeoutSeconds));
@@ -197,12 +199,15 @@ public sealed partial class ArchiveService(
                 "Check that the repository is reachable.");
         }
 
-        return result.ExitCode switch
+        if (result.ExitCode is 0 or 1)
         {
-            0 => true,
-            1 => false,
-            _ => throw PgBackRestErrors.FromFailure("archive-get", result.ExitCode, result.Stderr),
-        };
+            return result.ExitCode == 0;
+        }
+
+        // PostgreSQL reads a failed restore_command as the end of the archive and would end recovery early: every failure
+        // other than "not found" is reported as UNAVAILABLE, which the archive client retries before giving up.
+        var error = PgBackRestErrors.FromFailure("archive-get", result.ExitCode, result.Stderr);
+        throw new AgentException(AgentErrorKind.Unavailable, error.Message, error.Hint, error.PgBackRestCode);
     }
 
     /// <summary>
@@ -215,7 +220,7 @@ public sealed partial class ArchiveService(
         var walDirectory = Path.GetDirectoryName(destination)!;
         var dataDirectory = Path.GetDirectoryName(walDirectory);
         var file = Path.GetFileName(destination);
-        if (Path.GetFileName(walDirectory) != "pg_wal" || dataDirectory is null || !(file is "RECOVERYXLOG" or "RECOVERYHISTORY" || file == name))
+        if (Path.GetFileName(walDirectory) is not ("pg_wal" or "pg_xlog") || dataDirectory is null || !(file is "RECOVERYXLOG" or "RECOVERYHISTORY" || file == name))
         {
             throw AgentException.InvalidArgument(
                 $"Destination '{destination}' is not a restore_command target: use <data directory>/pg_wal/RECOVERYXLOG, RECOVERYHISTORY or {name}.");
@@ -244,7 +249,9 @@ public sealed partial class ArchiveService(
     {
         // The client's paths come from its working directory, which the kernel reports with symlinks resolved.
         var own = Path.TrimEndingDirectorySeparator(RealPath.Of(options.Postgres.DataDirectory) ?? Path.GetFullPath(options.Postgres.DataDirectory)) + "/";
-        var target = RealPath.Of(Path.GetDirectoryName(destination)!) is { } directory ? directory + "/" : destination;
+        // The data directory's, not pg_wal's: pg_wal may be a symlink to another volume.
+        var dataDirectory = Path.GetDirectoryName(Path.GetDirectoryName(destination)) ?? "/";
+        var target = RealPath.Of(dataDirectory) is { } directory ? directory + "/" : destination;
         return options.PgBackRest.ArchiveAsync && target.StartsWith(own, StringComparison.Ordinal)
             ? []
             : ["--no-archive-async"];

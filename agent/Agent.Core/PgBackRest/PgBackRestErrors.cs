@@ -56,9 +56,12 @@ public static partial class PgBackRestErrors
         message ??= exitCode < 0
             ? $"pgbackrest {command} was killed by signal {-exitCode}."
             : $"pgbackrest {command} exited with code {exitCode}.";
-        var next = NextStep(exitCode);
+        // pgBackRest reports io-timeout as a read or write error ("timeout after 10000ms waiting for read from ..."):
+        // that is a slow or unreachable repository, not a broken path.
+        var timedOut = exitCode is 42 or 64 && message.Contains("timeout", StringComparison.OrdinalIgnoreCase);
+        var next = timedOut ? "Check that the repository is reachable and responding." : NextStep(exitCode);
         var fullHint = string.Join(" ", new[] { hint, next }.Where(s => !string.IsNullOrEmpty(s)));
-        return new AgentException(KindOf(exitCode), $"pgbackrest {command} failed [{exitCode}]: {message}",
+        return new AgentException(timedOut ? AgentErrorKind.DeadlineExceeded : KindOf(exitCode), $"pgbackrest {command} failed [{exitCode}]: {message}",
             fullHint.Length == 0 ? null : fullHint, exitCode);
     }
 

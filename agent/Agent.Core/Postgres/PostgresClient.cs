@@ -1,5 +1,6 @@
 using Backrest.Agent.Core.Archive;
 using Backrest.Agent.Core.Configuration;
+using Microsoft.Extensions.Logging;
 using Npgsql;
 
 namespace Backrest.Agent.Core.Postgres;
@@ -18,8 +19,11 @@ public sealed record ArchiverStats(
 /// The agent's view of its PostgreSQL, over the local Unix socket: read-only, apart from waking a stalled
 /// archiver (<see cref="WakeStalledArchiverAsync"/>).
 /// </summary>
-public sealed class PostgresClient(AgentOptions options)
+public sealed partial class PostgresClient(AgentOptions options, TimeProvider time, ILogger<PostgresClient> logger)
 {
+    private static readonly TimeSpan ArchiverWakeInterval = TimeSpan.FromMinutes(1);
+    private DateTimeOffset _lastArchiverWake = DateTimeOffset.MinValue;
+
     private readonly string _connectionString = new NpgsqlConnectionStringBuilder
     {
         Host = options.Postgres.SocketDirectory,
@@ -84,24 +88,33 @@ public sealed class PostgresClient(AgentOptions options)
     /// </summary>
     public async Task<bool> WakeStalledArchiverAsync(CancellationToken cancellationToken)
     {
-        if (ReadyBacklog.Read(options.Postgres.DataDirectory, DateTimeOffset.UtcNow).Count == 0 ||
-            await GetArchiverStatsAsync(cancellationToken).ConfigureAwait(false) is not { LastFailedTime: { } failed } stats ||
-            failed < stats.LastArchivedTime)
+        // A reload also applies any staged edit of postgresql.conf: at most once a minute (the archiver's longest sleep).
+        var now = time.GetUtcNow();
+        if (now - _lastArchiverWake < ArchiverWakeInterval)
         {
             return false;
         }
 
         try
         {
+            if (ReadyBacklog.Read(options.Postgres.DataDirectory, now).Count == 0 ||
+                await GetArchiverStatsAsync(cancellationToken).ConfigureAwait(false) is not { LastFailedTime: { } failed } stats ||
+                failed < stats.LastArchivedTime)
+            {
+                return false;
+            }
+
+            _lastArchiverWake = now;
             await using var connection = new NpgsqlConnection(_connectionString);
             await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
             await using var command = new NpgsqlCommand("select pg_reload_conf()", connection);
             await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
+            Log.ArchiverWoken(logger, failed);
             return true;
         }
-        catch (Exception ex) when (ex is NpgsqlException or TimeoutException or System.Net.Sockets.SocketException)
+        catch (Exception ex) when (ex is not OperationCanceledException)
         {
-            return false; // the archiver wakes by itself within a minute
+            return false; // best effort: the archiver wakes by itself within a minute
         }
     }
 
@@ -135,5 +148,12 @@ public sealed class PostgresClient(AgentOptions options)
         // /proc/<pid> exists for a live process in our PID namespace; in another container's namespace
         // we cannot see it, so a pid file we cannot disprove counts as running.
         return Directory.Exists($"/proc/{pid}") || !Directory.Exists("/proc/self");
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 500, EventName = "ArchiverWoken", Level = LogLevel.Information,
+            Message = "Woke PostgreSQL's archiver with pg_reload_conf(): WAL was waiting after a failed archive attempt at {LastFailed}")]
+        public static partial void ArchiverWoken(ILogger logger, DateTimeOffset lastFailed);
     }
 }

@@ -396,9 +396,9 @@ public sealed partial class RestoreService(
         }
         finally
         {
-            if (copySpool is not null && Directory.Exists(copySpool))
+            if (copySpool is not null)
             {
-                Directory.Delete(copySpool, recursive: true);
+                RemoveCopySpool(handle, copySpool);
             }
         }
 
@@ -428,6 +428,22 @@ public sealed partial class RestoreService(
         // "repo1: restore backup set 20261124-114826F_20261124-114848I, recovery will start at ..."
         var label = RestoredSet().Match(result.Stdout) is { Success: true } m ? m.Groups[1].Value : plan.ExpectedSet ?? "";
         return new RestoreOutcome(plan.DataDirectory, label, plan.NextStep);
+    }
+
+    /// <summary>Best effort: a leftover empty spool directory must not turn the restore's outcome into an error.</summary>
+    private static void RemoveCopySpool(OperationHandle handle, string copySpool)
+    {
+        try
+        {
+            if (Directory.Exists(copySpool))
+            {
+                Directory.Delete(copySpool, recursive: true);
+            }
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            handle.AddWarning($"Could not remove the restore's own spool {copySpool}: {ex.Message}");
+        }
     }
 
     private static bool IsInside(string path, string directory) =>

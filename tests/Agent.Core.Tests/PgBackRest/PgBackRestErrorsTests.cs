@@ -19,6 +19,14 @@ public class PgBackRestErrorsTests
     [InlineData(200, AgentErrorKind.Unknown)]
     public void KindOf_MapsExitCodes(int code, AgentErrorKind expected) => Assert.Equal(expected, PgBackRestErrors.KindOf(code));
 
+    [Theory]
+    [InlineData(42, "ERROR: [042]: timeout after 10000ms waiting for read from '/repo/archive/demo/x'", AgentErrorKind.DeadlineExceeded)]
+    [InlineData(64, "ERROR: [064]: timeout after 10000ms waiting for write to '/repo/x'", AgentErrorKind.DeadlineExceeded)]
+    [InlineData(42, "ERROR: [042]: unable to read '/repo/x': Permission denied", AgentErrorKind.FailedPrecondition)]
+    [InlineData(41, "ERROR: [041]: unable to open file '/repo/x' for read: No such file or directory", AgentErrorKind.FailedPrecondition)]
+    public void FromFailure_FileErrors_TimeoutIsDeadlineOtherwiseFailedPrecondition(int code, string stderr, AgentErrorKind expected) =>
+        Assert.Equal(expected, PgBackRestErrors.FromFailure("archive-get", code, stderr).Kind);
+
     [Fact]
     public void FromFailure_LockError_KeepsMessageAndHintAndAddsNextStep()
     {
