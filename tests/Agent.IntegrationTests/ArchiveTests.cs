@@ -60,7 +60,7 @@ public sealed partial class ArchiveTests(ITestOutputHelper output)
         await env.Postgres.ExecuteAsync("create table t (n bigint primary key)");
 
         // The only backup is taken before the fault: the restore must replay the whole faulted range from the archive.
-        var backup = await WaitForOperationAsync(env,
+        var backup = await env.WaitAsync(
             await env.Client.StartBackupAsync(new StartBackupRequest { Type = "full" }), TimeSpan.FromSeconds(45));
         Assert.True(backup.State == OperationState.Succeeded, $"backup: {backup}");
 
@@ -135,7 +135,7 @@ public sealed partial class ArchiveTests(ITestOutputHelper output)
 
         var copyDirectory = env.Directory.Combine("restored");
         var port = FreePort.Next();
-        var restore = await WaitForOperationAsync(env,
+        var restore = await env.WaitAsync(
             await env.Client.StartRestoreAsync(new StartRestoreRequest { DataDirectory = copyDirectory, Port = port }),
             TimeSpan.FromSeconds(45));
         Assert.True(restore.State == OperationState.Succeeded, $"restore: {restore}");
@@ -218,7 +218,7 @@ public sealed partial class ArchiveTests(ITestOutputHelper output)
     {
         await using var env = await TestEnvironment.CreateAsync();
         var segment = await env.Postgres.SwitchWalAsync();
-        await RestoreTests.RestoreSteps.WaitUntilAsync(
+        await AgentTestExtensions.WaitUntilAsync(
             async () => await env.Postgres.ScalarAsync<long>("select failed_count from pg_stat_archiver") >= 3,
             TimeSpan.FromSeconds(30), () => "PostgreSQL's archiver did not fail three times without a stanza");
 
@@ -395,21 +395,6 @@ public sealed partial class ArchiveTests(ITestOutputHelper output)
         await using var reader = await command.ExecuteReaderAsync();
         await reader.ReadAsync();
         return (reader.GetInt64(0), reader.GetString(1));
-    }
-
-    /// <summary>Follows the operation to its final state.</summary>
-    private static async Task<Operation> WaitForOperationAsync(TestEnvironment env, Operation started, TimeSpan timeout)
-    {
-        using var call = env.Client.WatchOperation(
-            new WatchOperationRequest { Id = started.Id }, deadline: DateTime.UtcNow + timeout);
-        var last = started;
-        await foreach (var operation in call.ResponseStream.ReadAllAsync())
-        {
-            last = operation;
-        }
-
-        Assert.NotEqual(OperationState.Running, last.State);
-        return last;
     }
 
     /// <summary>

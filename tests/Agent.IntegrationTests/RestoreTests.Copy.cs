@@ -180,7 +180,7 @@ public sealed class StandbyTests(StandbyFixture fixture, ITestOutputHelper outpu
     {
         await RestoreSteps.InsertMarkerAsync(env.Postgres, probe);
         await RestoreSteps.SwitchAndWaitArchivedAsync(env.Postgres);
-        await RestoreSteps.WaitUntilAsync(
+        await AgentTestExtensions.WaitUntilAsync(
             async () => await replica.Cluster.ScalarAsync<long>($"select count(*) from marker where note = '{probe}'") == 1,
             timeout,
             () => $"the standby did not replay '{probe}'.\n--- {replica.Cluster.LogFile} (tail)\n{replica.Cluster.LogTail(15)}\n" +

@@ -37,7 +37,7 @@ public sealed class PitrFixture : RestoreFixture
         // pgBackRest picks a backup for a time target only if the backup's stop (whole seconds) is before the target's
         // second: start the markers in a later second than the backup's end.
         var stop = (await Env.Client.ListBackupsAsync(new ListBackupsRequest())).Backups.Single().Stopped.ToDateTime();
-        await RestoreSteps.WaitUntilAsync(
+        await AgentTestExtensions.WaitUntilAsync(
             async () => await postgres.ScalarAsync<DateTime>("select clock_timestamp()") >= stop.AddSeconds(1),
             TimeSpan.FromSeconds(5), () => $"clock_timestamp() did not pass {stop:O} + 1 s");
         await RestoreSteps.InsertMarkerAsync(postgres, "time-before");
@@ -67,7 +67,7 @@ public sealed class PitrFixture : RestoreFixture
     private static async Task WaitForClockToPassAsync(PostgresCluster postgres)
     {
         var start = await postgres.ScalarAsync<DateTime>("select clock_timestamp()");
-        await RestoreSteps.WaitUntilAsync(
+        await AgentTestExtensions.WaitUntilAsync(
             async () => await postgres.ScalarAsync<DateTime>("select clock_timestamp()") > start.AddMilliseconds(10),
             TimeSpan.FromSeconds(5), () => "clock_timestamp() did not advance");
     }

@@ -208,7 +208,7 @@ public sealed class RefusalTests(RefusalFixture fixture, ITestOutputHelper outpu
         {
             foreach (var operation in started)
             {
-                RestoreSteps.AssertSucceeded(Env, await RestoreSteps.WatchUntilFinishedAsync(Env, operation));
+                RestoreSteps.AssertSucceeded(Env, await Env.WaitAsync(operation, RestoreSteps.OperationTimeout));
             }
 
             foreach (var directory in new[] { first, second }.Where(Directory.Exists))

@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using Backrest.Agent.IntegrationTests.Harness;
 using Backrest.Agent.V1;
-using Grpc.Core;
 
 // Restore tests against the real agent, PostgreSQL 15 and pgBackRest. The classes live in this namespace so that
 // `--filter FullyQualifiedName~RestoreTests` selects them all:
@@ -25,7 +24,7 @@ internal static class RestoreSteps
     public static async Task<string> TakeFullBackupAsync(TestEnvironment env)
     {
         var started = await env.Client.StartBackupAsync(new StartBackupRequest { Type = "full" });
-        var done = await WatchUntilFinishedAsync(env, started);
+        var done = await env.WaitAsync(started, OperationTimeout);
         AssertSucceeded(env, done);
         return done.Backup.Backup.Label;
     }
@@ -47,35 +46,12 @@ internal static class RestoreSteps
         return joined.Length == 0 ? [] : joined.Split(',');
     }
 
-    /// <summary>Streams the operation until its final state (fails the test after <see cref="OperationTimeout"/>).</summary>
-    public static async Task<Operation> WatchUntilFinishedAsync(TestEnvironment env, Operation started, TimeSpan? timeout = null)
-    {
-        using var cancel = new CancellationTokenSource(timeout ?? OperationTimeout);
-        using var call = env.Client.WatchOperation(new WatchOperationRequest { Id = started.Id }, cancellationToken: cancel.Token);
-        var last = started;
-        try
-        {
-            await foreach (var operation in call.ResponseStream.ReadAllAsync(cancel.Token))
-            {
-                last = operation;
-            }
-        }
-        catch (RpcException ex) when (ex.StatusCode == StatusCode.Cancelled && cancel.IsCancellationRequested)
-        {
-            throw new TimeoutException(
-                $"Operation {started.Id} ({started.Description}) still {last.State} ({last.Phase}) after {(timeout ?? OperationTimeout).TotalSeconds:0} s.\n" +
-                $"--- agent log (tail)\n{env.Agent.LogTail()}");
-        }
-
-        return last;
-    }
-
     /// <summary>StartRestore, then watch it to SUCCEEDED (the test fails with the operation's error otherwise).</summary>
     public static async Task<Operation> RestoreAsync(TestEnvironment env, StartRestoreRequest request)
     {
         var started = await env.Client.StartRestoreAsync(request);
         Assert.Equal(OperationKind.Restore, started.Kind);
-        var done = await WatchUntilFinishedAsync(env, started);
+        var done = await env.WaitAsync(started, OperationTimeout);
         AssertSucceeded(env, done);
         return done;
     }
@@ -102,33 +78,6 @@ internal static class RestoreSteps
             await copy.DisposeAsync();
             throw;
         }
-    }
-
-    /// <summary>Polls <paramref name="condition"/> until it holds; errors while polling (a starting server) count as "not yet".</summary>
-    public static async Task WaitUntilAsync(Func<Task<bool>> condition, TimeSpan timeout, Func<string> describe)
-    {
-        var clock = Stopwatch.StartNew();
-        Exception? last = null;
-        while (clock.Elapsed < timeout)
-        {
-            try
-            {
-                if (await condition())
-                {
-                    return;
-                }
-
-                last = null;
-            }
-            catch (Exception ex) when (ex is Npgsql.NpgsqlException or IOException)
-            {
-                last = ex;
-            }
-
-            await Task.Delay(TimeSpan.FromMilliseconds(200));
-        }
-
-        throw new TimeoutException($"Not within {timeout.TotalSeconds:0} s: {describe()}{(last is null ? "" : $" (last error: {last.Message})")}");
     }
 
     /// <summary>Every file under <paramref name="directory"/> as "relative path, size, sha256", sorted.</summary>
