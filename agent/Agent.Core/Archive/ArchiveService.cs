@@ -182,14 +182,14 @@ public sealed partial class ArchiveService(
 
         // What is checked is what is written: '..' is resolved here, not later by the kernel after a symlink.
         destination = Path.GetFullPath(destination);
-        CheckDestination(name, destination);
+        var dataDirectory = CheckDestination(name, destination);
 
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(TimeSpan.FromSeconds(options.PgBackRest.ArchiveCommandTimeoutSeconds));
         ProcessResult result;
         try
         {
-            result = await pgBackRest.RunAsync("archive-get", [.. GetMode(destination), name, destination], timeout.Token).ConfigureAwait(false);
+            result = await pgBackRest.RunAsync("archive-get", [.. GetMode(dataDirectory), name, destination], timeout.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
@@ -213,9 +213,9 @@ public sealed partial class ArchiveService(
     /// <summary>
     /// restore_command writes where PostgreSQL says: pg_wal/RECOVERYXLOG or pg_wal/RECOVERYHISTORY in a data
     /// directory (the agent's own cluster, or a clone or standby restored beside it), or a missing segment under
-    /// its own name (pg_rewind). Anything else could overwrite a live file, so it is refused.
+    /// its own name (pg_rewind). Anything else could overwrite a live file, so it is refused. Returns the data directory.
     /// </summary>
-    private static void CheckDestination(string name, string destination)
+    private static string CheckDestination(string name, string destination)
     {
         var walDirectory = Path.GetDirectoryName(destination)!;
         var dataDirectory = Path.GetDirectoryName(walDirectory);
@@ -237,6 +237,8 @@ public sealed partial class ArchiveService(
             throw AgentException.FailedPrecondition($"'{destination}' already exists: the agent does not overwrite WAL in pg_wal.",
                 "Remove it first if it is damaged.");
         }
+
+        return dataDirectory;
     }
 
     /// <summary>
@@ -245,13 +247,12 @@ public sealed partial class ArchiveService(
     /// synchronously: async get and async push take the same stanza archive lock and would stall each
     /// other (a blocked push holds up the primary's archiver for archive-timeout).
     /// </summary>
-    private IEnumerable<string> GetMode(string destination)
+    private IEnumerable<string> GetMode(string dataDirectory)
     {
-        // The client's paths come from its working directory, which the kernel reports with symlinks resolved.
+        // The client's paths come from its working directory, which the kernel reports with symlinks resolved. The data
+        // directory is compared, not pg_wal, which may be a symlink to another volume.
         var own = Path.TrimEndingDirectorySeparator(RealPath.Of(options.Postgres.DataDirectory) ?? Path.GetFullPath(options.Postgres.DataDirectory)) + "/";
-        // The data directory's, not pg_wal's: pg_wal may be a symlink to another volume.
-        var dataDirectory = Path.GetDirectoryName(Path.GetDirectoryName(destination)) ?? "/";
-        var target = RealPath.Of(dataDirectory) is { } directory ? directory + "/" : destination;
+        var target = Path.TrimEndingDirectorySeparator(RealPath.Of(dataDirectory) ?? dataDirectory) + "/";
         return options.PgBackRest.ArchiveAsync && target.StartsWith(own, StringComparison.Ordinal)
             ? []
             : ["--no-archive-async"];

@@ -289,10 +289,10 @@ public sealed partial class RestoreService(
         }
 
         // PostgreSQL keeps paths in MAXPGPATH (1024) bytes, including the files below the data directory.
-        if (System.Text.Encoding.UTF8.GetByteCount(requested) > MaxDataDirectoryBytes)
+        if (System.Text.Encoding.UTF8.GetByteCount(requested) is var bytes and > MaxDataDirectoryBytes)
         {
             throw AgentException.InvalidArgument(
-                $"data_directory is {System.Text.Encoding.UTF8.GetByteCount(requested)} bytes long: PostgreSQL needs it under {MaxDataDirectoryBytes}.");
+                $"data_directory is {bytes} bytes long: PostgreSQL needs it under {MaxDataDirectoryBytes}.");
         }
 
         var path = Path.TrimEndingDirectorySeparator(Path.GetFullPath(requested));
