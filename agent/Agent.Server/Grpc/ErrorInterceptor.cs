@@ -64,7 +64,7 @@ internal sealed partial class ErrorInterceptor(ILogger<ErrorInterceptor> logger)
 
             if (agent.PgBackRestCode != 0)
             {
-                trailers.Add("pgbackrest-code", Shorten(agent.PgBackRestCode.ToString(CultureInfo.InvariantCulture), MaxTrailerLength));
+                trailers.Add("pgbackrest-code", agent.PgBackRestCode.ToString(CultureInfo.InvariantCulture));
             }
 
             var detail = agent.Hint is null ? agent.Message : $"{agent.Message} Hint: {agent.Hint}";
