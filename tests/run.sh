@@ -37,6 +37,8 @@ missing=()
 command -v pgbackrest >/dev/null || missing+=(pgbackrest)
 command -v clang >/dev/null || missing+=(clang)
 installed zlib1g-dev || missing+=(zlib1g-dev)
+# deploy/kubernetes is rendered with `kubectl kustomize` (these machines ship kubectl; Debian's is the fallback).
+command -v kubectl >/dev/null || missing+=(kubernetes-client)
 if (( ${#missing[@]} > 0 )); then
     echo "tests/run.sh: installing ${missing[*]}"
     if [[ " ${missing[*]} " == *" postgresql-15 "* ]]; then
