@@ -25,6 +25,17 @@ public static partial class ConsoleProgress
         return match.Success ? match.Groups[1].Value.Trim() : null;
     }
 
+    /// <summary>
+    /// The label of the backup this command took: "P00   INFO: new backup label = 20261124-114826F_20261124-114848I".
+    /// Read from the command's own output, so a backup taken meanwhile by anyone else is never mistaken for it.
+    /// </summary>
+    public static string? ParseNewBackupLabel(string line) =>
+        NewBackupLabel().Match(line) is { Success: true } m ? m.Groups[1].Value : null;
+
+    /// <summary>The repository and backup set a restore uses: "P00   INFO: repo2: restore backup set 20261124-114826F, recovery ...".</summary>
+    public static (int Repo, string Label)? ParseRestoredSet(string line) =>
+        RestoredSet().Match(line) is { Success: true } m ? (int.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture), m.Groups[2].Value) : null;
+
     /// <summary>"backup command begin 2.45: --config=..." lists every option: not a phase to show (nor to log twice).</summary>
     public static bool IsCommandBoundary(string info) => CommandBoundary().IsMatch(info);
 
@@ -33,6 +44,12 @@ public static partial class ConsoleProgress
 
     [GeneratedRegex(@"(?:backup|restore) file .*\([^,()]*, (\d+(?:\.\d+)?)%\)")]
     private static partial Regex PercentPattern();
+
+    [GeneratedRegex(@"P\d+\s+INFO: new backup label = ([0-9]{8}-[0-9]{6}F(?:_[0-9]{8}-[0-9]{6}[DI])?)\s*$")]
+    private static partial Regex NewBackupLabel();
+
+    [GeneratedRegex(@"P\d+\s+INFO: repo([1-9]): restore backup set ([0-9]{8}-[0-9]{6}F(?:_[0-9]{8}-[0-9]{6}[DI])?)\b")]
+    private static partial Regex RestoredSet();
 
     [GeneratedRegex(@"P\d+\s+INFO: (.*)$")]
     private static partial Regex InfoPattern();

@@ -17,7 +17,8 @@ public sealed partial class PgBackRestClient(IProcessRunner runner, AgentOptions
         IEnumerable<string> arguments,
         CancellationToken cancellationToken,
         Action<string>? onConsoleLine = null,
-        TimeSpan? terminateGrace = null)
+        TimeSpan? terminateGrace = null,
+        bool keepWholeStdout = false)
     {
         var argv = new List<string>
         {
@@ -33,6 +34,7 @@ public sealed partial class PgBackRestClient(IProcessRunner runner, AgentOptions
         var spec = new ProcessSpec(options.PgBackRest.Executable, argv)
         {
             OnStdoutLine = onConsoleLine,
+            KeepWholeStdout = keepWholeStdout,
             TerminateGrace = terminateGrace ?? TimeSpan.FromSeconds(10),
         };
         var result = await runner.RunAsync(spec, cancellationToken).ConfigureAwait(false);
@@ -45,9 +47,10 @@ public sealed partial class PgBackRestClient(IProcessRunner runner, AgentOptions
         string command,
         IEnumerable<string> arguments,
         CancellationToken cancellationToken,
-        Action<string>? onConsoleLine = null)
+        Action<string>? onConsoleLine = null,
+        bool keepWholeStdout = false)
     {
-        var result = await RunAsync(command, arguments, cancellationToken, onConsoleLine).ConfigureAwait(false);
+        var result = await RunAsync(command, arguments, cancellationToken, onConsoleLine, keepWholeStdout: keepWholeStdout).ConfigureAwait(false);
         if (result.ExitCode != 0)
         {
             throw PgBackRestErrors.FromFailure(command, result.ExitCode, result.Stderr);
@@ -59,7 +62,8 @@ public sealed partial class PgBackRestClient(IProcessRunner runner, AgentOptions
     /// <summary>Reads this stanza's info. pgBackRest exits 0 even when the stanza is broken: read the status code.</summary>
     public async Task<StanzaInfo> InfoAsync(CancellationToken cancellationToken)
     {
-        var result = await RunCheckedAsync("info", ["--output=json"], cancellationToken).ConfigureAwait(false);
+        // One JSON document: read whole (it grows with the backup count, not with the data).
+        var result = await RunCheckedAsync("info", ["--output=json"], cancellationToken, keepWholeStdout: true).ConfigureAwait(false);
         var stanzas = InfoParser.Parse(result.Stdout);
         return stanzas.FirstOrDefault(s => s.Name == options.Stanza)
             ?? throw new AgentException(AgentErrorKind.Internal, $"pgbackrest info returned no entry for stanza '{options.Stanza}'.");

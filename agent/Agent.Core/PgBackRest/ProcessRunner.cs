@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
-using System.Text;
 
 namespace Backrest.Agent.Core.PgBackRest;
 
@@ -9,13 +8,24 @@ public sealed record ProcessSpec(string Executable, IReadOnlyList<string> Argume
 {
     public IReadOnlyDictionary<string, string> Environment { get; init; } = new Dictionary<string, string>();
 
-    /// <summary>Called with each stdout line as it arrives (progress parsing).</summary>
+    /// <summary>Called with each stdout line as it arrives (progress parsing, the backup label, the restored set).</summary>
     public Action<string>? OnStdoutLine { get; init; }
+
+    /// <summary>
+    /// Keep all of stdout in <see cref="ProcessResult.Stdout"/>: only for output that must be read whole and is bounded,
+    /// such as <c>info --output=json</c> (one JSON document). Otherwise only the last <see cref="OutputTail.Limit"/>
+    /// characters are kept: a restore at detail level prints a line per file.
+    /// </summary>
+    public bool KeepWholeStdout { get; init; }
 
     /// <summary>How long to wait after SIGTERM before the process is killed.</summary>
     public TimeSpan TerminateGrace { get; init; } = TimeSpan.FromSeconds(10);
 }
 
+/// <summary>
+/// How a process ended. <paramref name="Stdout"/> is whole only with <see cref="ProcessSpec.KeepWholeStdout"/>, else its
+/// tail; <paramref name="Stderr"/> is always its tail (errors and warnings come last, and pgBackRest's are short).
+/// </summary>
 public sealed record ProcessResult(int ExitCode, string Stdout, string Stderr, TimeSpan Duration);
 
 public interface IProcessRunner
@@ -51,8 +61,8 @@ internal sealed partial class ProcessRunner : IProcessRunner
         }
 
         using var process = new Process { StartInfo = info };
-        var stdout = new StringBuilder();
-        var stderr = new StringBuilder();
+        var stdout = new OutputTail(spec.KeepWholeStdout ? int.MaxValue : OutputTail.Limit);
+        var stderr = new OutputTail(OutputTail.Limit);
         // Both streams are drained as they come: a full pipe would block the child.
         process.OutputDataReceived += (_, e) =>
         {
@@ -61,21 +71,14 @@ internal sealed partial class ProcessRunner : IProcessRunner
                 return;
             }
 
-            lock (stdout)
-            {
-                stdout.AppendLine(e.Data);
-            }
-
+            stdout.Add(e.Data);
             spec.OnStdoutLine?.Invoke(e.Data);
         };
         process.ErrorDataReceived += (_, e) =>
         {
             if (e.Data is not null)
             {
-                lock (stderr)
-                {
-                    stderr.AppendLine(e.Data);
-                }
+                stderr.Add(e.Data);
             }
         };
 
@@ -105,18 +108,7 @@ internal sealed partial class ProcessRunner : IProcessRunner
         }
 
         // WaitForExitAsync returns after the streams reached EOF, so the buffers are complete.
-        string outText, errText;
-        lock (stdout)
-        {
-            outText = stdout.ToString();
-        }
-
-        lock (stderr)
-        {
-            errText = stderr.ToString();
-        }
-
-        return new ProcessResult(process.ExitCode, outText, errText, clock.Elapsed);
+        return new ProcessResult(process.ExitCode, stdout.ToString(), stderr.ToString(), clock.Elapsed);
     }
 
     private static async Task TerminateAsync(Process process, TimeSpan grace)

@@ -380,6 +380,7 @@ public sealed partial class RestoreService(
 
         handle.ReportProgress(0, "restoring files");
         ProcessResult result;
+        (int Repo, string Label)? restoredSet = null;
         try
         {
             result = await pgBackRest.RunAsync("restore", arguments, cancellationToken, line =>
@@ -390,6 +391,8 @@ public sealed partial class RestoreService(
                 }
                 else if (ConsoleProgress.ParseInfo(line) is { } info && !ConsoleProgress.IsCommandBoundary(info))
                 {
+                    // "repo1: restore backup set ..." comes first; at detail level a line per file follows it.
+                    restoredSet ??= ConsoleProgress.ParseRestoredSet(line);
                     handle.ReportPhase(info);
                 }
             }).ConfigureAwait(false);
@@ -425,8 +428,7 @@ public sealed partial class RestoreService(
                 "so recovery replays them after the archive.");
         }
 
-        // "repo1: restore backup set 20261124-114826F_20261124-114848I, recovery will start at ..."
-        var label = RestoredSet().Match(result.Stdout) is { Success: true } m ? m.Groups[1].Value : plan.ExpectedSet ?? "";
+        var label = restoredSet?.Label ?? plan.ExpectedSet ?? "";
         return new RestoreOutcome(plan.DataDirectory, label, plan.NextStep);
     }
 
@@ -459,7 +461,4 @@ public sealed partial class RestoreService(
 
     [GeneratedRegex(@"^[0-9]{8}-[0-9]{6}F(_[0-9]{8}-[0-9]{6}[DI])?\z")]
     private static partial Regex LabelPattern();
-
-    [GeneratedRegex(@"restore backup set (\S+?),")]
-    private static partial Regex RestoredSet();
 }
