@@ -99,7 +99,7 @@ internal static class Program
         }
         catch (RpcException ex)
         {
-            return Failure(subject, ex.StatusCode.ToString(), Describe(ex, socket, callTimeout));
+            return Failure(subject, StatusCodeNames.Name(ex.StatusCode), Describe(ex, socket, callTimeout));
         }
         catch (Exception ex)
         {
@@ -137,7 +137,7 @@ internal static class Program
             catch (RpcException ex) when (attempt < GetAttempts && IsTransient(ex.StatusCode) &&
                                           TimeProvider.System.GetUtcNow().UtcDateTime + delay < deadline)
             {
-                Console.Error.WriteLine($"{Name}: get {name}: {ex.StatusCode}, retrying in {delay.TotalSeconds:0} s");
+                Console.Error.WriteLine($"{Name}: get {name}: {StatusCodeNames.Name(ex.StatusCode)}, retrying in {delay.TotalSeconds:0} s");
                 await Task.Delay(delay);
                 delay *= 2;
             }

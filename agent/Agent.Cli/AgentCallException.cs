@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Net.Sockets;
 using System.Text;
 using Google.Rpc;
+using Backrest.Agent.V1;
 using Grpc.Core;
 
 namespace Backrest.Agent.Cli;
@@ -24,7 +25,7 @@ internal sealed class AgentCallException(AgentAddress agent, RpcException rpc, T
                 + $" (set the address with --agent or ${GlobalOptions.AgentEnvironmentVariable}).";
         }
 
-        var message = new StringBuilder($"{agent}: {rpc.StatusCode}");
+        var message = new StringBuilder($"{agent}: {StatusCodeNames.Name(rpc.StatusCode)}");
         if (rpc.Status.Detail.Length > 0)
         {
             message.Append(": ").Append(rpc.Status.Detail);

@@ -149,7 +149,7 @@ internal sealed class AgentConnections : IDisposable
 
     private static string DescribeRole(AgentReply<AgentStatus> reply) => reply switch
     {
-        { Error: { } error } => $"{reply.Agent} unreachable or failing ({error.StatusCode})",
+        { Error: { } error } => $"{reply.Agent} unreachable or failing ({StatusCodeNames.Name(error.StatusCode)})",
         { Reply.Postgres: { Reachable: true } postgres } => $"{reply.Agent} {postgres.Role}",
         _ => $"{reply.Agent} PostgreSQL unreachable",
     };

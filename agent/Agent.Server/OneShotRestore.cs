@@ -73,7 +73,7 @@ internal static class OneShotRestore
         }
         catch (AgentException ex)
         {
-            Console.Error.WriteLine($"backrest-agent restore: {ex.Kind}: {ex.Message}");
+            Console.Error.WriteLine($"backrest-agent restore: {Backrest.Agent.V1.StatusCodeNames.Name(Grpc.ErrorInterceptor.ToStatusCode(ex.Kind))}: {ex.Message}");
             if (ex.Hint is not null)
             {
                 Console.Error.WriteLine($"hint: {ex.Hint}");

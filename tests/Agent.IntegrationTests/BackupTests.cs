@@ -131,6 +131,29 @@ public sealed class BackupTests
     }
 
     [Fact]
+    public async Task StartBackup_RepositoryReadOnly_OperationErrorCodeSpelledAsTheContract()
+    {
+        await using var env = await TestEnvironment.CreateAsync();
+        await env.Client.CreateStanzaAsync(new CreateStanzaRequest());
+        // The stanza exists (the checks before the start pass); the backup itself cannot write its directory.
+        var backupPath = Path.Combine(env.Agent.RepositoryPath, "backup", env.Stanza);
+        File.SetUnixFileMode(backupPath, UnixFileMode.UserRead | UnixFileMode.UserExecute);
+
+        var started = await env.Client.StartBackupAsync(new StartBackupRequest { Type = "full" });
+        var failed = await env.WaitAsync(started);
+
+        Assert.Equal(OperationState.Failed, failed.State);
+        Assert.Equal("FAILED_PRECONDITION", failed.Error.Code);
+        Assert.True(failed.Error.PgbackrestCode > 0, failed.Error.ToString());
+        var fetched = await env.Client.GetOperationAsync(new GetOperationRequest { Id = started.Id });
+        Assert.Equal("FAILED_PRECONDITION", fetched.Error.Code);
+
+        // And as a person reads it.
+        var cli = await env.CliAsync("operation", started.Id);
+        Assert.Contains("FAILED_PRECONDITION: pgbackrest backup failed", cli.StandardOutput);
+    }
+
+    [Fact]
     public async Task Agent_KilledDuringBackup_RestartedAgentTakesTheNextBackup()
     {
         // Slow settings so the backup is surely still copying when the agent dies.

@@ -34,7 +34,7 @@ public sealed class OneShotTests(OneShotFixture fixture, ITestOutputHelper outpu
         var result = await RunAsync("--data-directory", directory, "--target-type", "time", "--target", "garbage");
 
         Assert.True(result.ExitCode == 1, result.ToString());
-        Assert.Contains("InvalidArgument: Time target 'garbage' is not understood", result.StandardError);
+        Assert.Contains("INVALID_ARGUMENT: Time target 'garbage' is not understood", result.StandardError);
         Assert.False(Directory.Exists(directory));
         output.WriteLine(result.ToString());
     }

@@ -45,7 +45,7 @@ internal static class ProtoMapper
         {
             operation.Error = new V1.OperationError
             {
-                Code = ErrorInterceptor.ToStatusCode(error.Kind).ToString(),
+                Code = V1.StatusCodeNames.Name(ErrorInterceptor.ToStatusCode(error.Kind)),
                 Message = error.Message,
                 Hint = error.Hint ?? "",
                 PgbackrestCode = error.PgBackRestCode,
