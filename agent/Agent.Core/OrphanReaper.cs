@@ -75,7 +75,7 @@ public static partial class OrphanReaper
 
     private static partial class Log
     {
-        [LoggerMessage(EventId = 10, EventName = "ReapingOrphan", Level = LogLevel.Warning,
+        [LoggerMessage(EventId = LogEvents.ReapingOrphan, EventName = nameof(LogEvents.ReapingOrphan), Level = LogLevel.Warning,
             Message = "Stopping pgBackRest process {Pid} ({Command}) left running by a previous agent; start the operation again if it is still needed")]
         public static partial void ReapingOrphan(ILogger logger, int pid, string command);
     }

@@ -75,14 +75,14 @@ internal sealed partial class StartupTasks(AgentOptions options, AgentRuntime ru
 
     private static partial class Log
     {
-        [LoggerMessage(EventId = 1, EventName = "AgentReady", Level = LogLevel.Information,
+        [LoggerMessage(EventId = LogEvents.AgentReady, EventName = nameof(LogEvents.AgentReady), Level = LogLevel.Information,
             Message = "backrest-agent for stanza {Stanza} listening on {Address}:{Port} and {Socket}")]
         public static partial void Ready(ILogger logger, string stanza, string address, int port, string socket);
 
-        [LoggerMessage(EventId = 2, EventName = "EffectiveSetting", Level = LogLevel.Information, Message = "pgBackRest {Key}={Value} ({Source})")]
+        [LoggerMessage(EventId = LogEvents.EffectiveSetting, EventName = nameof(LogEvents.EffectiveSetting), Level = LogLevel.Information, Message = "pgBackRest {Key}={Value} ({Source})")]
         public static partial void Setting(ILogger logger, string key, string value, string source);
 
-        [LoggerMessage(EventId = 3, EventName = "SettingWarning", Level = LogLevel.Warning, Message = "{Warning}")]
+        [LoggerMessage(EventId = LogEvents.SettingWarning, EventName = nameof(LogEvents.SettingWarning), Level = LogLevel.Warning, Message = "{Warning}")]
         public static partial void SettingWarning(ILogger logger, string warning);
     }
 }

@@ -311,11 +311,11 @@ public sealed partial class ArchiveService(
 
     private static partial class Log
     {
-        [LoggerMessage(EventId = 300, EventName = "ArchivePushFailed", Level = LogLevel.Warning,
+        [LoggerMessage(EventId = LogEvents.ArchivePushFailed, EventName = nameof(LogEvents.ArchivePushFailed), Level = LogLevel.Warning,
             Message = "archive-push {Segment} failed with exit code {ExitCode}: {Error}")]
         public static partial void PushFailed(ILogger logger, string segment, int exitCode, string error);
 
-        [LoggerMessage(EventId = 301, EventName = "ArchiveSegmentDropped", Level = LogLevel.Error,
+        [LoggerMessage(EventId = LogEvents.ArchiveSegmentDropped, EventName = nameof(LogEvents.ArchiveSegmentDropped), Level = LogLevel.Error,
             Message = "WAL segment {Segment} was DROPPED by pgBackRest (archive-push-queue-max exceeded); point-in-time recovery is broken until the next backup: {Warning}")]
         public static partial void SegmentDropped(ILogger logger, string segment, string warning);
     }

@@ -246,13 +246,13 @@ public sealed partial class OperationRegistry(TimeProvider time, ILogger<Operati
 
     private static partial class Log
     {
-        [LoggerMessage(EventId = 200, EventName = "OperationStarted", Level = LogLevel.Information, Message = "Operation {Id} started: {Description}")]
+        [LoggerMessage(EventId = LogEvents.OperationStarted, EventName = nameof(LogEvents.OperationStarted), Level = LogLevel.Information, Message = "Operation {Id} started: {Description}")]
         public static partial void OperationStarted(ILogger logger, string id, string description);
 
-        [LoggerMessage(EventId = 201, EventName = "OperationSucceeded", Level = LogLevel.Information, Message = "Operation {Id} succeeded")]
+        [LoggerMessage(EventId = LogEvents.OperationSucceeded, EventName = nameof(LogEvents.OperationSucceeded), Level = LogLevel.Information, Message = "Operation {Id} succeeded")]
         public static partial void OperationSucceeded(ILogger logger, string id);
 
-        [LoggerMessage(EventId = 202, EventName = "OperationFailed", Level = LogLevel.Warning, Message = "Operation {Id} failed: {Error}")]
+        [LoggerMessage(EventId = LogEvents.OperationFailed, EventName = nameof(LogEvents.OperationFailed), Level = LogLevel.Warning, Message = "Operation {Id} failed: {Error}")]
         public static partial void OperationFailed(ILogger logger, string id, string error);
     }
 }

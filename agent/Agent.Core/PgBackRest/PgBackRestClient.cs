@@ -86,7 +86,7 @@ public sealed partial class PgBackRestClient(IProcessRunner runner, AgentOptions
 
     private static partial class Log
     {
-        [LoggerMessage(EventId = 100, EventName = "PgBackRestCommandFinished", Level = LogLevel.Debug,
+        [LoggerMessage(EventId = LogEvents.PgBackRestCommandFinished, EventName = nameof(LogEvents.PgBackRestCommandFinished), Level = LogLevel.Debug,
             Message = "pgbackrest {Command} exited {ExitCode} after {ElapsedMs:F0} ms")]
         public static partial void CommandFinished(ILogger logger, string command, int exitCode, double elapsedMs);
     }

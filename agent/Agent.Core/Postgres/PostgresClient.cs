@@ -152,7 +152,7 @@ public sealed partial class PostgresClient(AgentOptions options, TimeProvider ti
 
     private static partial class Log
     {
-        [LoggerMessage(EventId = 500, EventName = "ArchiverWoken", Level = LogLevel.Information,
+        [LoggerMessage(EventId = LogEvents.ArchiverWoken, EventName = nameof(LogEvents.ArchiverWoken), Level = LogLevel.Information,
             Message = "Woke PostgreSQL's archiver with pg_reload_conf(): WAL was waiting after a failed archive attempt at {LastFailed}")]
         public static partial void ArchiverWoken(ILogger logger, DateTimeOffset lastFailed);
     }

@@ -131,7 +131,7 @@ internal sealed partial class ErrorInterceptor(ILogger<ErrorInterceptor> logger)
 
     private static partial class Log
     {
-        [LoggerMessage(EventId = 500, EventName = "UnhandledRpcError", Level = LogLevel.Error, Message = "Unexpected error in {Method}")]
+        [LoggerMessage(EventId = LogEvents.UnhandledRpcError, EventName = nameof(LogEvents.UnhandledRpcError), Level = LogLevel.Error, Message = "Unexpected error in {Method}")]
         public static partial void UnhandledError(ILogger logger, string method, Exception exception);
     }
 }

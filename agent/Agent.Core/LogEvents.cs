@@ -1,0 +1,32 @@
+namespace Backrest.Agent.Core;
+
+/// <summary>
+/// Every [LoggerMessage] event id of the agent, in one place: log-based alerting keys on them, so an id is never reused
+/// for another message and never changes (LogEventsTests checks that no two messages share one). Hundreds by feature.
+/// </summary>
+public static class LogEvents
+{
+    // Start-up (Agent.Server).
+    public const int AgentReady = 1;
+    public const int EffectiveSetting = 2;
+    public const int SettingWarning = 3;
+    public const int ReapingOrphan = 10;
+
+    // pgBackRest runs.
+    public const int PgBackRestCommandFinished = 100;
+
+    // Operations.
+    public const int OperationStarted = 200;
+    public const int OperationSucceeded = 201;
+    public const int OperationFailed = 202;
+
+    // WAL archiving.
+    public const int ArchivePushFailed = 300;
+    public const int ArchiveSegmentDropped = 301;
+
+    // PostgreSQL.
+    public const int ArchiverWoken = 400;
+
+    // The gRPC server.
+    public const int UnhandledRpcError = 500;
+}
