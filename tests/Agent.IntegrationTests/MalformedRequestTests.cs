@@ -67,8 +67,11 @@ public sealed partial class MalformedRequestTests
         Assert.DoesNotContain("Error when executing service method", log, StringComparison.Ordinal);
         Assert.DoesNotContain("Error reading message", log, StringComparison.Ordinal);
         Assert.DoesNotMatch(StackFrame(), log);
+        // Exactly one line per rejected call, at Information (the caller's fault, not the agent's): none would hide
+        // the refusals from an operator, more would let a client flood the log.
         var mentions = log.Split('\n').Count(line => line.Contains("is not a valid backrest.agent.v1.", StringComparison.Ordinal));
-        Assert.True(mentions <= calls, $"{mentions} log lines for {calls} rejected calls:\n{env.Agent.LogTail(20)}");
+        Assert.True(mentions == calls, $"{mentions} log lines for {calls} rejected calls:\n{env.Agent.LogTail(20)}");
+        Assert.Equal(calls, RefusalEntries().Matches(log).Count);
     }
 
     [Fact]
@@ -136,6 +139,10 @@ public sealed partial class MalformedRequestTests
         using var reader = new StreamReader(stream);
         return reader.ReadToEnd();
     }
+
+    // The console logger's two lines for an entry: "info: <category>[<event id>]", then the message, indented.
+    [GeneratedRegex(@"^info: Grpc\.AspNetCore\.Server\.ServerCallHandler\[\d+\]\n\s+.*is not a valid backrest\.agent\.v1\.", RegexOptions.Multiline)]
+    private static partial Regex RefusalEntries();
 
     // "   at Namespace.Type.Method(...)": a line of a .NET stack trace as the console logger writes it.
     [GeneratedRegex(@"^\s+at \S+\(", RegexOptions.Multiline)]
