@@ -1,17 +1,44 @@
 using Backrest.Agent.Core.Configuration;
 using Backrest.Agent.Server;
+using Backrest.Agent.Server.Startup;
 
-// backrest-agent            → the sidecar (gRPC on TCP for the control plane, on a Unix socket for PostgreSQL)
-// backrest-agent restore …  → a one-shot restore for init containers and Jobs: no server, exit code 0/≠0
+// backrest-agent              → the sidecar (gRPC on TCP for the control plane, on a Unix socket for PostgreSQL)
+// backrest-agent restore …    → a one-shot restore for init containers and Jobs: no server, exit code 0/≠0
+// backrest-agent config show  → the effective configuration, secrets redacted
 var oneShot = args.Length > 0 && args[0] == "restore";
+var configShow = args.Length > 1 && args[0] == "config" && args[1] == "show";
 // The content root is the app's own directory, not the working directory: the host watches its content
 // root for appsettings changes, and a working directory holding the data directory would cost CPU on every WAL write.
 var builder = WebApplication.CreateBuilder(new WebApplicationOptions
 {
-    Args = oneShot ? args.Where(a => a.StartsWith("--Agent:", StringComparison.Ordinal)).ToArray() : args,
+    Args = oneShot || configShow ? args.Where(a => a.StartsWith("--Agent:", StringComparison.Ordinal)).ToArray() : args,
     ContentRootPath = AppContext.BaseDirectory,
 });
-var options = builder.Configuration.GetSection(AgentOptions.SectionName).Get<AgentOptions>() ?? new AgentOptions();
+var section = builder.Configuration.GetSection(AgentOptions.SectionName);
+var (contractErrors, unknownKeys) = ConfigurationContract.Check(section);
+foreach (var warning in unknownKeys)
+{
+    Console.Error.WriteLine($"backrest-agent: warning: {warning}");
+}
+
+if (contractErrors.Count > 0)
+{
+    Console.Error.WriteLine($"backrest-agent: {new ConfigurationException(contractErrors).Message}");
+    return 2;
+}
+
+var options = ConfigurationContract.Bind(section);
+if (configShow)
+{
+    Console.Out.WriteLine(ConfigurationContract.ShowRedacted(options));
+    var errors = AgentOptionsValidator.Validate(options);
+    foreach (var error in errors)
+    {
+        Console.Error.WriteLine($"backrest-agent: {error}");
+    }
+
+    return errors.Count == 0 ? 0 : 2;
+}
 
 AgentRuntime runtime;
 try
@@ -29,8 +56,26 @@ if (oneShot)
     return await OneShotRestore.RunAsync(args[1..], options, runtime);
 }
 
+if (ListenConflicts.FindInUse(options) is { } inUse)
+{
+    Console.Error.WriteLine($"backrest-agent: {inUse}");
+    return 2;
+}
+
 builder.AddAgentServer(options, runtime);
 var app = builder.Build();
 app.MapAgentEndpoints();
-await app.RunAsync();
+try
+{
+    await app.StartAsync();
+}
+catch (Exception ex) when (ListenConflicts.Describe(ex, options) is { } conflict)
+{
+    Console.Error.WriteLine($"backrest-agent: {conflict}");
+    await app.DisposeAsync();
+    return 2;
+}
+
+await app.WaitForShutdownAsync();
+await app.DisposeAsync();
 return 0;
