@@ -3,7 +3,7 @@ using Backrest.Agent.V1;
 
 namespace Backrest.Agent.Cli;
 
-/// <summary><c>backup --type full|diff|incr [--repo N] [--wait]</c>: StartBackup on the primary.</summary>
+/// <summary><c>backup --type full|diff|incr [--repo N] [--queue] [--wait]</c>: StartBackup on the primary.</summary>
 internal static class BackupCommand
 {
     public static Command Create(GlobalOptions globals)
@@ -17,6 +17,10 @@ internal static class BackupCommand
         type.AcceptOnlyFromAmong("full", "diff", "incr");
         var repo = CommonOptions.Repo("Repository to back up to, 1-4; 0 (default): the first configured repository.");
         var wait = CommonOptions.Wait("backup");
+        var queue = new Option<bool>("--queue")
+        {
+            Description = "If another operation runs, wait in the agent's queue (one entry per type and repository) instead of being refused.",
+        };
 
         var command = new Command(
             "backup",
@@ -25,6 +29,7 @@ internal static class BackupCommand
             type,
             repo,
             wait,
+            queue,
         };
         command.SetAction(CommandRunner.Action(globals, async (context, cancellationToken) =>
         {
@@ -32,6 +37,7 @@ internal static class BackupCommand
             {
                 Type = context.ParseResult.GetRequiredValue(type),
                 Repo = context.ParseResult.GetValue(repo),
+                Queue = context.ParseResult.GetValue(queue),
             };
             var agent = await context.Agents.FindPrimaryAsync(context.Output.Fail, cancellationToken);
             var operation = await context.Agents.CallAsync(

@@ -12,6 +12,8 @@ internal static class OperationReport
     {
         OperationKind.Backup => "backup",
         OperationKind.Restore => "restore",
+        OperationKind.Expire => "expire",
+        OperationKind.Delete => "delete",
         _ => "operation",
     };
 
@@ -21,6 +23,7 @@ internal static class OperationReport
         OperationState.Succeeded => "succeeded",
         OperationState.Failed => "failed",
         OperationState.Cancelled => "cancelled",
+        OperationState.Queued => "queued",
         _ => "unknown",
     };
 
@@ -45,6 +48,12 @@ internal static class OperationReport
         }
 
         block.Field("state", state);
+        block.Field("trigger", operation.Trigger == OperationTrigger.Schedule ? "schedule" : "manual");
+        if (operation.BackupLabel.Length > 0)
+        {
+            block.Field("backup", operation.BackupLabel);
+        }
+
         block.Field("started", Format.Time(operation.Started) + (operation.Started is null ? "" : " UTC"));
         block.Field("finished", Format.Time(operation.Finished) + (operation.Finished is null ? "" : " UTC"));
         if (operation.Finished is not null)

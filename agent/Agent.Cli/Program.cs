@@ -13,6 +13,8 @@ var root = new RootCommand("backrestctl: control the backrest agents, the pgBack
     RestoreCommand.Create(globals),
     BackupsCommand.Create(globals),
     OperationCommand.Create(globals),
+    CancelCommand.Create(globals),
+    HistoryCommand.Create(globals),
     CheckCommands.CreateCheck(globals),
     CheckCommands.CreateStanzaCreate(globals),
     RecoveryWindowCommand.Create(globals),

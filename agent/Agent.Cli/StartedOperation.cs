@@ -29,7 +29,7 @@ internal static class StartedOperation
             return OperationReport.WriteSummary(context.Output, operation);
         }
 
-        context.Output.Out.WriteLine("started " + OperationReport.Header(agent, operation));
+        context.Output.Out.WriteLine((operation.State == OperationState.Queued ? "queued " : "started ") + OperationReport.Header(agent, operation));
         context.Output.Out.WriteLine("follow it with: " + OperationReport.FollowHint(agent, operation));
         return ExitCodes.Success;
     }

@@ -7,6 +7,7 @@ using Backrest.Agent.Core.PgBackRest;
 using Backrest.Agent.Core.Postgres;
 using Backrest.Agent.Core.Restore;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
 
 namespace Microsoft.Extensions.DependencyInjection;
 
@@ -21,7 +22,10 @@ public static class AgentCoreServiceCollectionExtensions
         services.TryAddSingleton<IProcessRunner, ProcessRunner>();
         services.TryAddSingleton<PgBackRestClient>();
         services.TryAddSingleton<PostgresClient>();
+        services.TryAddSingleton<OperationDecisions>();
         services.TryAddSingleton<OperationRegistry>();
+        // The registry is also a hosted service: stopping the host waits for (or stops) the running operation.
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, OperationRegistry>(sp => sp.GetRequiredService<OperationRegistry>()));
         services.TryAddSingleton<BackupService>();
         services.TryAddSingleton<ArchiveService>();
         services.TryAddSingleton<RestoreService>();

@@ -19,6 +19,13 @@ public static class LogEvents
     public const int OperationStarted = 200;
     public const int OperationSucceeded = 201;
     public const int OperationFailed = 202;
+    public const int OperationQueued = 203;
+    public const int QueuedOperationDropped = 204;
+    public const int OperationCancelRequested = 205;
+    public const int WaitingForOperation = 206;
+    public const int StoppingOperation = 207;
+    public const int OperationInterruptedByRestart = 208;
+    public const int OperationDidNotStop = 209;
 
     // WAL archiving.
     public const int ArchivePushFailed = 300;

@@ -12,6 +12,9 @@ internal static partial class AgentServerExtensions
     public static WebApplicationBuilder AddAgentServer(this WebApplicationBuilder builder, AgentOptions options, AgentRuntime runtime)
     {
         builder.Services.AddAgentCore(options, runtime);
+        // The registry waits for a running operation within Agent:Operations:ShutdownGraceSeconds; the host must let it.
+        builder.Services.Configure<HostOptions>(host =>
+            host.ShutdownTimeout = TimeSpan.FromSeconds(options.Operations.ShutdownGraceSeconds + 5));
         builder.Services.AddGrpc(grpc =>
         {
             grpc.Interceptors.Add<ErrorInterceptor>();

@@ -37,6 +37,8 @@ public sealed partial class MalformedRequestTests
         ("WatchOperation", MethodType.ServerStreaming, "WatchOperationRequest", true),
         ("ListBackups", MethodType.Unary, "ListBackupsRequest", false),
         ("GetRecoveryWindow", MethodType.Unary, "GetRecoveryWindowRequest", false),
+        ("CancelOperation", MethodType.Unary, "CancelOperationRequest", true),
+        ("ListOperations", MethodType.Unary, "ListOperationsRequest", false),
     ];
 
     private static readonly (string Method, MethodType Type, string Request, bool StringField1)[] WalArchiveMethods =
@@ -54,8 +56,11 @@ public sealed partial class MalformedRequestTests
         var calls = 0;
         calls += await SendGarbageAsync(env.Agent.Channel.CreateCallInvoker(), "backrest.agent.v1.BackupAgent", BackupAgentMethods);
         calls += await SendGarbageAsync(socketChannel.CreateCallInvoker(), "backrest.agent.v1.WalArchive", WalArchiveMethods);
-        // 11 methods; the 6 whose field 1 is a string also get the bad UTF-8.
-        Assert.Equal((11 * AnyMessageGarbage.Length) + 6, calls);
+        // Every method; those whose field 1 is a string also get the bad UTF-8.
+        var methods = BackupAgentMethods.Concat(WalArchiveMethods).ToList();
+        Assert.Equal(methods.Count, typeof(BackupAgent.BackupAgentBase).GetMethods().Count(m => m.DeclaringType == typeof(BackupAgent.BackupAgentBase))
+            + typeof(WalArchive.WalArchiveBase).GetMethods().Count(m => m.DeclaringType == typeof(WalArchive.WalArchiveBase)));
+        Assert.Equal((methods.Count * AnyMessageGarbage.Length) + methods.Count(m => m.StringField1), calls);
 
         var status = await env.Client.GetStatusAsync(new GetStatusRequest(), deadline: Deadline());
         Assert.Equal(env.Stanza, status.Stanza);

@@ -4,7 +4,14 @@ using Backrest.Agent.Core.PgBackRest;
 
 namespace Backrest.Agent.Core.Backups;
 
-public sealed record BackupOutcome(string RequestedType, string Type, int Repo, BackupInfo? Backup);
+public sealed record BackupOutcome(string RequestedType, string Type, int Repo, BackupInfo? Backup) : OperationResult
+{
+    public override string? BackupLabel => Backup?.Label;
+
+    /// <summary>A full backup covers a later diff and incr of the same repository; a diff covers an incr.</summary>
+    public bool Covers(string type, int repo) =>
+        repo == Repo && (Type == "full" ? type is "diff" or "incr" : Type == "diff" && type == "incr");
+}
 
 /// <summary>Takes backups, one at a time, and lists them.</summary>
 public sealed class BackupService(
@@ -21,7 +28,8 @@ public sealed class BackupService(
     /// Validates the request (nothing bad reaches pgBackRest), checks that a backup can work here
     /// (a primary, a created stanza), and starts the backup operation.
     /// </summary>
-    public async Task<OperationSnapshot> StartAsync(string type, int repo, CancellationToken cancellationToken)
+    public async Task<OperationSnapshot> StartAsync(string type, int repo, CancellationToken cancellationToken,
+        bool queueIfBusy = false, OperationTrigger trigger = OperationTrigger.Manual)
     {
         if (!BackupTypes.Contains(type))
         {
@@ -34,8 +42,24 @@ public sealed class BackupService(
             await CheckPreconditionsAsync(repoKey, cancellationToken).ConfigureAwait(false);
         }
 
-        return operations.StartExclusive(OperationKind.Backup, $"{type} backup to repo{repoKey}",
-            async (handle, ct) => await RunAsync(handle, type, repoKey, ct).ConfigureAwait(false));
+        var checkedNow = operations.Running is null;
+        return operations.Start(new OperationRequest(OperationKind.Backup, $"{type} backup to repo{repoKey}",
+            async (handle, ct) =>
+            {
+                if (!checkedNow)
+                {
+                    // It waited in the queue: the primary may have moved or the stanza gone since.
+                    await CheckPreconditionsAsync(repoKey, ct).ConfigureAwait(false);
+                }
+
+                return await RunAsync(handle, type, repoKey, ct).ConfigureAwait(false);
+            })
+        {
+            Trigger = trigger,
+            BackupType = type,
+            Repo = repoKey,
+            IsCoveredBy = finished => finished is BackupOutcome done && done.Covers(type, repoKey),
+        }, queueIfBusy);
     }
 
     private async Task CheckPreconditionsAsync(int repo, CancellationToken cancellationToken)
@@ -91,7 +115,7 @@ public sealed class BackupService(
         return repo;
     }
 
-    private async Task<object?> RunAsync(OperationHandle handle, string type, int repo, CancellationToken cancellationToken)
+    private async Task<OperationResult?> RunAsync(OperationHandle handle, string type, int repo, CancellationToken cancellationToken)
     {
         handle.ReportPhase("reading backup list");
         var before = await pgBackRest.InfoAsync(cancellationToken).ConfigureAwait(false);
@@ -120,8 +144,8 @@ public sealed class BackupService(
                     handle.ReportPhase(info);
                 }
             },
-            // A backup interrupted by SIGTERM stops its PostgreSQL backup cleanly; give it time.
-            terminateGrace: TimeSpan.FromSeconds(30)).ConfigureAwait(false);
+            // A backup interrupted by SIGTERM stops its PostgreSQL backup cleanly; it gets what the agent's shutdown leaves.
+            terminateGrace: OperationRegistry.TerminateReserve).ConfigureAwait(false);
 
         foreach (var warning in PgBackRestErrors.Warnings(result.Stderr))
         {

@@ -19,6 +19,27 @@ public sealed class AgentOptions
     public List<RepositoryOptions> Repositories { get; set; } = [];
 
     public ListenOptions Listen { get; set; } = new();
+
+    public OperationsOptions Operations { get; set; } = new();
+}
+
+/// <summary>How the agent runs its long operations (backups, restores, expires, deletes) and remembers them.</summary>
+public sealed class OperationsOptions
+{
+    /// <summary>
+    /// How long stopping the agent (SIGTERM) may take: the running pgBackRest command gets this minus 10 s to finish,
+    /// then SIGTERM and 10 s before it is killed. Keep it under the pod's terminationGracePeriodSeconds (30 by default).
+    /// </summary>
+    public int ShutdownGraceSeconds { get; set; } = 25;
+
+    /// <summary>The operation history file; empty: agent-operations.json in the spool path (a volume that survives restarts).</summary>
+    public string HistoryPath { get; set; } = "";
+
+    /// <summary>A schedule missed while the agent was down runs once at start-up if it is overdue by less than this.</summary>
+    public int MissedScheduleLimitMinutes { get; set; } = 60;
+
+    public string ResolveHistoryPath(PgBackRestOptions pgBackRest) =>
+        HistoryPath.Length > 0 ? HistoryPath : System.IO.Path.Combine(pgBackRest.SpoolPath, "agent-operations.json");
 }
 
 public sealed class PostgresOptions

@@ -101,6 +101,23 @@ public static partial class AgentOptionsValidator
         }
         RequireAbsolute(errors, $"{root}:Listen:ArchiveSocket", listen.ArchiveSocket);
 
+        var operations = options.Operations;
+        if (operations.ShutdownGraceSeconds is < 0 or > 3600)
+        {
+            errors.Add($"{root}:Operations:ShutdownGraceSeconds must be between 0 and 3600 (got {operations.ShutdownGraceSeconds}); " +
+                "keep it under the pod's terminationGracePeriodSeconds.");
+        }
+
+        if (operations.HistoryPath.Length > 0)
+        {
+            RequireAbsolute(errors, $"{root}:Operations:HistoryPath", operations.HistoryPath);
+        }
+
+        if (operations.MissedScheduleLimitMinutes < 0)
+        {
+            errors.Add($"{root}:Operations:MissedScheduleLimitMinutes must be 0 or more (got {operations.MissedScheduleLimitMinutes}); 0 never catches up.");
+        }
+
         return errors;
     }
 

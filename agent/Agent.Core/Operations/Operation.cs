@@ -4,6 +4,8 @@ public enum OperationKind
 {
     Backup,
     Restore,
+    Expire,
+    Delete,
 }
 
 public enum OperationState
@@ -12,6 +14,23 @@ public enum OperationState
     Succeeded,
     Failed,
     Cancelled,
+
+    /// <summary>Waiting for the exclusive lane (a scheduled backup, or a manual one asked to queue).</summary>
+    Queued,
+}
+
+/// <summary>Who asked: a person or program through the API, or one of the agent's schedules.</summary>
+public enum OperationTrigger
+{
+    Manual,
+    Schedule,
+}
+
+/// <summary>What a finished operation produced; each kind has its own record (backup, restore, expire, delete).</summary>
+public abstract record OperationResult
+{
+    /// <summary>The backup the operation took, restored from or deleted, when there is one (kept in the history).</summary>
+    public abstract string? BackupLabel { get; }
 }
 
 public sealed record OperationError(AgentErrorKind Kind, string Message, string? Hint, int PgBackRestCode)
@@ -36,7 +55,12 @@ public sealed record OperationSnapshot(
     string Phase,
     IReadOnlyList<string> Warnings,
     OperationError? Error,
-    object? Result)
+    OperationResult? Result)
 {
-    public bool IsFinished => State != OperationState.Running;
+    public bool IsFinished => State is not (OperationState.Running or OperationState.Queued);
+
+    public OperationTrigger Trigger { get; init; } = OperationTrigger.Manual;
+
+    /// <summary>The backup label of the result; after a restart the history keeps only this of the result.</summary>
+    public string? BackupLabel { get; init; }
 }

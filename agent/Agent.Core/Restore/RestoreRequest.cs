@@ -19,7 +19,10 @@ public sealed record RestoreRequest
     public bool ArchiveModeOn { get; init; }
 }
 
-public sealed record RestoreOutcome(string DataDirectory, string BackupLabel, string NextStep);
+public sealed record RestoreOutcome(string DataDirectory, string BackupLabel, string NextStep) : Operations.OperationResult
+{
+    public override string? BackupLabel { get; } = BackupLabel;
+}
 
 /// <summary>What the validated request turned into: pgBackRest's arguments and what the caller is told.</summary>
 public sealed record RestorePlan(

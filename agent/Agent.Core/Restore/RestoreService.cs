@@ -29,8 +29,8 @@ public sealed partial class RestoreService(
     public async Task<OperationSnapshot> StartAsync(RestoreRequest request, CancellationToken cancellationToken)
     {
         var plan = await PlanAsync(request, cancellationToken).ConfigureAwait(false);
-        return operations.StartExclusive(OperationKind.Restore, plan.Description,
-            async (handle, ct) => await RunAsync(handle, plan, ct).ConfigureAwait(false));
+        return operations.Start(new OperationRequest(OperationKind.Restore, plan.Description,
+            async (handle, ct) => await RunAsync(handle, plan, ct).ConfigureAwait(false)));
     }
 
     /// <summary>Runs the restore in the foreground (one-shot mode for init containers and Jobs).</summary>
@@ -353,7 +353,7 @@ public sealed partial class RestoreService(
         }
     }
 
-    private async Task<object?> RunAsync(OperationHandle handle, RestorePlan plan, CancellationToken cancellationToken)
+    private async Task<OperationResult?> RunAsync(OperationHandle handle, RestorePlan plan, CancellationToken cancellationToken)
     {
         string? holding = null;
         if (plan.InPlace)

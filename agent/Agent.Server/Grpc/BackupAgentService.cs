@@ -33,7 +33,7 @@ internal sealed class BackupAgentService(
     }
 
     public override async Task<Operation> StartBackup(StartBackupRequest request, ServerCallContext context) =>
-        ProtoMapper.ToProto(await backups.StartAsync(request.Type, request.Repo, context.CancellationToken));
+        ProtoMapper.ToProto(await backups.StartAsync(request.Type, request.Repo, context.CancellationToken, request.Queue));
 
     public override async Task<Operation> StartRestore(StartRestoreRequest request, ServerCallContext context) =>
         ProtoMapper.ToProto(await restores.StartAsync(ProtoMapper.FromProto(request), context.CancellationToken));
@@ -61,6 +61,21 @@ internal sealed class BackupAgentService(
         var reply = new GetRecoveryWindowReply();
         reply.Windows.AddRange((await restores.GetWindowsAsync(request.Repo, context.CancellationToken)).Select(ProtoMapper.ToProto));
         return reply;
+    }
+
+    public override Task<Operation> CancelOperation(CancelOperationRequest request, ServerCallContext context) =>
+        Task.FromResult(ProtoMapper.ToProto(operations.Cancel(RequireId(request.Id))));
+
+    public override Task<ListOperationsReply> ListOperations(ListOperationsRequest request, ServerCallContext context)
+    {
+        if (request.Limit is < 0 or > OperationHistory.DefaultCapacity)
+        {
+            throw AgentException.InvalidArgument($"limit {request.Limit} is not valid: 1 to {OperationHistory.DefaultCapacity}, or 0 for 50.");
+        }
+
+        var reply = new ListOperationsReply();
+        reply.Operations.AddRange(operations.List(request.Limit == 0 ? 50 : request.Limit).Select(ProtoMapper.ToProto));
+        return Task.FromResult(reply);
     }
 
     private static string RequireId(string id) =>

@@ -20,6 +20,8 @@ internal static class ProtoMapper
             {
                 OperationKind.Backup => V1.OperationKind.Backup,
                 OperationKind.Restore => V1.OperationKind.Restore,
+                OperationKind.Expire => V1.OperationKind.Expire,
+                OperationKind.Delete => V1.OperationKind.Delete,
                 _ => V1.OperationKind.Unspecified,
             },
             State = s.State switch
@@ -28,8 +30,11 @@ internal static class ProtoMapper
                 OperationState.Succeeded => V1.OperationState.Succeeded,
                 OperationState.Failed => V1.OperationState.Failed,
                 OperationState.Cancelled => V1.OperationState.Cancelled,
+                OperationState.Queued => V1.OperationState.Queued,
                 _ => V1.OperationState.Unspecified,
             },
+            Trigger = s.Trigger == OperationTrigger.Schedule ? V1.OperationTrigger.Schedule : V1.OperationTrigger.Manual,
+            BackupLabel = s.BackupLabel ?? s.Result?.BackupLabel ?? "",
             Description = s.Description,
             Started = Timestamp.FromDateTimeOffset(s.Started),
             Percent = s.Percent,

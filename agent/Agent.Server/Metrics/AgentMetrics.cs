@@ -40,6 +40,7 @@ internal sealed class AgentMetrics
     private readonly Gauge _windowEarliest;
     private readonly Gauge _windowLatest;
     private readonly Gauge _running;
+    private readonly Counter _decisions;
     private DateTimeOffset _windowReadAt = DateTimeOffset.MinValue;
 
     public AgentMetrics(AgentOptions options, ArchiveService archive, PostgresClient postgres, RestoreService restores,
@@ -79,6 +80,9 @@ internal sealed class AgentMetrics
         _windowEarliest = factory.CreateGauge("pgbackrest_recovery_window_earliest_timestamp_seconds", "The oldest point a restore can reach: the end of the oldest backup.", repo);
         _windowLatest = factory.CreateGauge("pgbackrest_recovery_window_latest_timestamp_seconds", "When the repository's newest WAL was archived, when known.", repo);
         _running = factory.CreateGauge("pgbackrest_operation_running", "1 while a backup or restore runs.", ["stanza", "kind"]);
+        _decisions = factory.CreateCounter("pgbackrest_backup_decisions_total",
+            "What the agent decided about each backup asked for or scheduled (result: started, queued, already_queued, " +
+            "dropped_covered, refused_busy, skipped_not_primary, caught_up); kind is the backup type.", ["stanza", "repo", "kind", "result"]);
 
         Registry.AddBeforeCollectCallback(CollectAsync);
     }
@@ -115,6 +119,11 @@ internal sealed class AgentMetrics
             _pgFailed.WithLabels(stanza).Set(archiver.FailedCount);
             SetTimestamp(_pgLastArchived.WithLabels(stanza), archiver.LastArchivedTime);
             SetTimestamp(_pgLastFailed.WithLabels(stanza), archiver.LastFailedTime);
+        }
+
+        foreach (var ((kind, repo, decision), count) in _operations.Decisions.Snapshot())
+        {
+            _decisions.WithLabels(stanza, repo.ToString(), kind, decision).IncTo(count);
         }
 
         var running = _operations.Running;
