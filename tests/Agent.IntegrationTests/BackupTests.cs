@@ -131,6 +131,63 @@ public sealed class BackupTests
     }
 
     [Fact]
+    public async Task StartBackup_PlainBackupsByHandMeanwhile_ReportsTheBackupPgBackRestPrintedForIt()
+    {
+        await using var env = await TestEnvironment.CreateAsync();
+        await env.Client.CreateStanzaAsync(new CreateStanzaRequest());
+        await env.Postgres.PgBenchInitAsync(2);
+        var byHandBefore = await env.PgBackRestAsync("backup", "--type=full");
+        Assert.True(byHandBefore.Succeeded, byHandBefore.ToString());
+
+        // While the agent's full backup runs, someone keeps trying a plain incremental backup by hand: each attempt fails
+        // on the backup lock until the agent's pgBackRest lets go of it, and the first one after that is taken while
+        // the agent still reads the result.
+        var started = await env.Client.StartBackupAsync(new StartBackupRequest { Type = "full" });
+        using (var copying = new CancellationTokenSource(TimeSpan.FromMinutes(2)))
+        {
+            // Once files are copied, the agent's pgBackRest holds the lock.
+            using var call = env.Client.WatchOperation(new WatchOperationRequest { Id = started.Id }, cancellationToken: copying.Token);
+            await foreach (var update in call.ResponseStream.ReadAllAsync(copying.Token))
+            {
+                Assert.Equal(OperationState.Running, update.State);
+                if (update.Percent > 0)
+                {
+                    break;
+                }
+            }
+        }
+
+        using var stop = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+        var byHand = Task.Run(async () =>
+        {
+            while (true)
+            {
+                var attempt = await env.PgBackRestAsync("backup", "--type=incr");
+                if (attempt.Succeeded || stop.IsCancellationRequested)
+                {
+                    return attempt;
+                }
+            }
+        });
+        var done = await env.WaitAsync(started);
+        var incr = await byHand;
+
+        Assert.True(done.State == OperationState.Succeeded, $"{done.Error}\n{env.Agent.LogTail(30)}");
+        Assert.True(incr.Succeeded, incr.ToString());
+        var reported = done.Backup.Backup;
+        Assert.Equal(("full", "full"), (done.Backup.Type, reported.Type));
+        Assert.DoesNotContain(done.Warnings, w => w.Contains("pgBackRest took", StringComparison.Ordinal));
+        // pgBackRest's own log names every backup it took, in order: the agent's is the second full one.
+        var labels = File.ReadLines(env.Directory.Combine($"log/{env.Stanza}-backup.log"))
+            .Select(line => System.Text.RegularExpressions.Regex.Match(line, @"INFO: new backup label = (\S+)$"))
+            .Where(m => m.Success).Select(m => m.Groups[1].Value).ToList();
+        Assert.Equal(3, labels.Count);
+        Assert.Equal(labels[1], reported.Label);
+        Assert.EndsWith("I", labels[2], StringComparison.Ordinal);
+        Assert.Equal(labels, (await env.Client.ListBackupsAsync(new ListBackupsRequest())).Backups.Select(b => b.Label));
+    }
+
+    [Fact]
     public async Task StartBackup_RepositoryReadOnly_OperationErrorCodeSpelledAsTheContract()
     {
         await using var env = await TestEnvironment.CreateAsync();

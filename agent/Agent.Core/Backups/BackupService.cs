@@ -24,6 +24,11 @@ public sealed class BackupService(
 {
     public static readonly string[] BackupTypes = ["full", "diff", "incr"];
 
+    /// <summary>pgBackRest 2.48+ reports the running backup's copied bytes in info's backup lock: a second progress source.</summary>
+    private static readonly Version InfoProgressVersion = new(2, 48);
+
+    private static readonly TimeSpan InfoProgressInterval = TimeSpan.FromSeconds(2);
+
     /// <summary>
     /// Validates the request (nothing bad reaches pgBackRest), checks that a backup can work here
     /// (a primary, a created stanza), and starts the backup operation.
@@ -117,10 +122,6 @@ public sealed class BackupService(
 
     private async Task<OperationResult?> RunAsync(OperationHandle handle, string type, int repo, CancellationToken cancellationToken)
     {
-        handle.ReportPhase("reading backup list");
-        var before = await pgBackRest.InfoAsync(cancellationToken).ConfigureAwait(false);
-        var known = before.Backups.Select(b => b.Label).ToHashSet(StringComparer.Ordinal);
-
         // The backup waits for the segment before its start to be archived; don't let it wait out the archiver's sleep.
         if (await postgres.WakeStalledArchiverAsync(cancellationToken).ConfigureAwait(false))
         {
@@ -128,24 +129,48 @@ public sealed class BackupService(
         }
 
         handle.ReportProgress(0, "starting backup");
-        using var progressPoll = runtime.Capabilities.Version >= new Version(2, 48)
-            ? StartInfoProgressPoll(handle, cancellationToken)
-            : null;
-
-        var result = await pgBackRest.RunAsync("backup", [$"--type={type}", $"--repo={repo}"], cancellationToken,
-            line =>
+        var progress = new BackupProgress((percent, phase) => handle.ReportProgress(percent, phase));
+        string? label = null;
+        ProcessResult result;
+        using (var stopPolling = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+        {
+            var poll = runtime.Capabilities.Version >= InfoProgressVersion
+                ? progress.PollAsync(ReadLockProgressAsync, InfoProgressInterval, time, stopPolling.Token)
+                : Task.CompletedTask;
+            try
             {
-                if (ConsoleProgress.ParsePercent(line) is { } percent)
+                result = await pgBackRest.RunAsync("backup", [$"--type={type}", $"--repo={repo}"], cancellationToken,
+                    line =>
+                    {
+                        if (ConsoleProgress.ParsePercent(line) is { } percent)
+                        {
+                            progress.Report(percent, "copying files");
+                        }
+                        else if (ConsoleProgress.ParseInfo(line) is { } info && !ConsoleProgress.IsCommandBoundary(info))
+                        {
+                            // pgBackRest names the backup it took; a label list compared before and after would also
+                            // catch a backup someone else took meanwhile.
+                            label ??= ConsoleProgress.ParseNewBackupLabel(line);
+                            handle.ReportPhase(info);
+                        }
+                    },
+                    // A backup interrupted by SIGTERM stops its PostgreSQL backup cleanly; it gets what the agent's shutdown leaves.
+                    terminateGrace: OperationRegistry.TerminateReserve).ConfigureAwait(false);
+            }
+            finally
+            {
+                // No poll may report after the result (nor outlive the operation).
+                await stopPolling.CancelAsync().ConfigureAwait(false);
+                try
                 {
-                    handle.ReportProgress(percent, "copying files");
+                    await poll.ConfigureAwait(false);
                 }
-                else if (ConsoleProgress.ParseInfo(line) is { } info && !ConsoleProgress.IsCommandBoundary(info))
+                catch (OperationCanceledException)
                 {
-                    handle.ReportPhase(info);
+                    // Stopped just above.
                 }
-            },
-            // A backup interrupted by SIGTERM stops its PostgreSQL backup cleanly; it gets what the agent's shutdown leaves.
-            terminateGrace: OperationRegistry.TerminateReserve).ConfigureAwait(false);
+            }
+        }
 
         foreach (var warning in PgBackRestErrors.Warnings(result.Stderr))
         {
@@ -159,7 +184,14 @@ public sealed class BackupService(
 
         handle.ReportPhase("reading the new backup");
         var after = await pgBackRest.InfoAsync(cancellationToken).ConfigureAwait(false);
-        var taken = after.Backups.LastOrDefault(b => b.RepoKey == repo && !known.Contains(b.Label));
+        var taken = after.Backups.FirstOrDefault(b => b.RepoKey == repo && b.Label == label);
+        if (taken is null)
+        {
+            handle.AddWarning(label is null
+                ? "pgBackRest did not print the new backup's label; list the backups to find it."
+                : $"The new backup {label} is not in repo{repo}'s backup list (expired at once by retention?).");
+        }
+
         var takenType = taken?.Type ?? type;
         if (takenType != type)
         {
@@ -176,24 +208,10 @@ public sealed class BackupService(
         return new BackupOutcome(type, takenType, repo, taken);
     }
 
-    /// <summary>pgBackRest 2.48+ reports the running backup's copied bytes in info: poll it as a second progress source.</summary>
-    private IDisposable StartInfoProgressPoll(OperationHandle handle, CancellationToken cancellationToken)
+    /// <summary>The running backup's copied share of its size, from info's backup lock (null when info does not say).</summary>
+    private async Task<double?> ReadLockProgressAsync(CancellationToken cancellationToken)
     {
-        var timer = time.CreateTimer(async _ =>
-        {
-            try
-            {
-                var info = await pgBackRest.InfoAsync(cancellationToken).ConfigureAwait(false);
-                if (info.BackupLock is { Held: true, Size: > 0 and var size, SizeComplete: { } done })
-                {
-                    handle.ReportProgress(100.0 * done / size);
-                }
-            }
-            catch (Exception)
-            {
-                // Progress is best effort; the backup's own result decides.
-            }
-        }, null, TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(2));
-        return timer;
+        var info = await pgBackRest.InfoAsync(cancellationToken).ConfigureAwait(false);
+        return info.BackupLock is { Held: true, Size: > 0 and var size, SizeComplete: { } done } ? 100.0 * done / size : null;
     }
 }

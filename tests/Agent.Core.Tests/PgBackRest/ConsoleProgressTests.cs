@@ -6,9 +6,9 @@ namespace Backrest.Agent.Core.Tests.PgBackRest;
 public class ConsoleProgressTests
 {
     [Theory]
-    [InlineData("2026-12-04 19:12:03.481 P00   INFO: new backup label = 20261204-191158F", "20261204-191158F")]
-    [InlineData("2026-12-04 19:12:09.102 P00   INFO: new backup label = 20261204-191158F_20261204-191205I", "20261204-191158F_20261204-191205I")]
-    [InlineData("2026-12-04 19:12:03.512 P00   INFO: full backup size = 22.4MB, file total = 960", null)]
+    [InlineData("2026-12-04 19:12:37.393 P00   INFO: new backup label = 20261204-191234F", "20261204-191234F")]
+    [InlineData("2026-12-04 19:12:39.749 P00   INFO: new backup label = 20261204-191234F_20261204-191238I", "20261204-191234F_20261204-191238I")]
+    [InlineData("2026-12-04 19:12:37.411 P00   INFO: full backup size = 52MB, file total = 977", null)]
     [InlineData("2026-12-04 19:12:02.101 P01 DETAIL: backup file /tmp/x/new backup label = 20261204-191158F (8KB, 3.42%) checksum 0", null)]
     public void ParseNewBackupLabel_ConsoleLine_LabelOnlyFromItsOwnLine(string line, string? expected) =>
         Assert.Equal(expected, ConsoleProgress.ParseNewBackupLabel(line));
