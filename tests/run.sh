@@ -39,6 +39,9 @@ command -v clang >/dev/null || missing+=(clang)
 installed zlib1g-dev || missing+=(zlib1g-dev)
 # deploy/kubernetes is rendered with `kubectl kustomize` (these machines ship kubectl; Debian's is the fallback).
 command -v kubectl >/dev/null || missing+=(kubernetes-client)
+# The storage emulators (tests/emulators) run on node and npm.
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
 if (( ${#missing[@]} > 0 )); then
     echo "tests/run.sh: installing ${missing[*]}"
     if [[ " ${missing[*]} " == *" postgresql-15 "* ]]; then
@@ -62,6 +65,22 @@ while [[ "$dir" != / ]]; do
 done
 find "$root" -path "$root/.git" -prune -o \( \( -type d ! -perm -o=rx \) -o \( -type f ! -perm -o=r \) \) \
     -exec chmod o+rX {} +
+
+# The storage emulators the repository tests start (Azurite, s3rver, firebase-tools' GCS emulator), pinned by
+# tests/emulators/package-lock.json. Installed once per lock file into a cache directory outside the checkout (the
+# harness derives the same path, see HarnessPaths.EmulatorModules), so later runs and fresh clones skip npm.
+# --ignore-scripts: nothing used needs an install script (re2's would download a prebuilt binary).
+emulators_lock=tests/emulators/package-lock.json
+emulators_dir="${BACKREST_EMULATORS_CACHE:-/var/cache/backrest-agent-tests}/emulators-$(sha256sum "$emulators_lock" | cut -c1-16)"
+if [[ ! -f "$emulators_dir/installed" ]]; then
+    echo "tests/run.sh: installing the storage emulators into $emulators_dir (npm ci, ~2 min)"
+    rm -rf "$emulators_dir"
+    mkdir -p "$emulators_dir"
+    cp tests/emulators/package.json "$emulators_lock" "$emulators_dir/"
+    (cd "$emulators_dir" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+    touch "$emulators_dir/installed"
+fi
+export BACKREST_EMULATORS_CACHE="${BACKREST_EMULATORS_CACHE:-/var/cache/backrest-agent-tests}"
 
 # The NativeAOT binaries as they ship (the integration tests and benchmarks run these).
 dotnet publish agent/Agent.ArchiveClient -c Release -r linux-x64 -o artifacts/archive-client

@@ -50,9 +50,8 @@ public sealed class AgentProcess : IAsyncDisposable
     private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(100);
     private static readonly TimeSpan ProbeDeadline = TimeSpan.FromSeconds(2);
     private readonly AgentProcessOptions _options;
-    private readonly Lock _logLock = new();
     private Process? _process;
-    private StreamWriter? _log;
+    private readonly ProcessLog _log;
     private bool _disposed;
 
     public AgentProcess(AgentProcessOptions options)
@@ -65,6 +64,7 @@ public sealed class AgentProcess : IAsyncDisposable
         RepositoryPath = options.Directory.Combine("repo1");
         SpoolPath = options.Directory.Combine("spool");
         LogFile = options.Directory.Combine("agent.log");
+        _log = new ProcessLog(LogFile);
         Channel = GrpcChannel.ForAddress($"http://{Address}");
         Client = new BackupAgent.BackupAgentClient(Channel);
         LeakGuard.Register(this, () => Kill());
@@ -163,22 +163,7 @@ public sealed class AgentProcess : IAsyncDisposable
         }
 
         _process?.Dispose();
-        lock (_logLock)
-        {
-            _log?.Dispose();
-            _log = new StreamWriter(new FileStream(LogFile, FileMode.Append, FileAccess.Write, FileShare.ReadWrite)) { AutoFlush = true };
-        }
-
-        WriteLog($"--- harness: starting agent {DateTime.UtcNow:O}");
-
-        var startInfo = new ProcessStartInfo("setpriv")
-        {
-            UseShellExecute = false,
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            WorkingDirectory = directory.Path,
-        };
+        var startInfo = new ProcessStartInfo("setpriv") { WorkingDirectory = directory.Path };
         foreach (var argument in (string[])["--reuid=postgres", "--regid=postgres", "--init-groups", "dotnet", agentDll])
         {
             startInfo.ArgumentList.Add(argument);
@@ -196,14 +181,8 @@ public sealed class AgentProcess : IAsyncDisposable
             }
         }
 
-        var process = new Process { StartInfo = startInfo };
-        process.OutputDataReceived += (_, e) => WriteLog(e.Data);
-        process.ErrorDataReceived += (_, e) => WriteLog(e.Data);
-        process.Start();
+        var process = _log.Start(startInfo, $"--- harness: starting agent {DateTime.UtcNow:O}");
         _process = process;
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        process.StandardInput.Close();
 
         await WaitUntilAnsweringAsync(process, cancellationToken);
     }
@@ -310,11 +289,7 @@ public sealed class AgentProcess : IAsyncDisposable
         }
 
         Channel.Dispose();
-        lock (_logLock)
-        {
-            _log?.Dispose();
-            _log = null;
-        }
+        _log.Dispose();
 
         LeakGuard.Unregister(this);
     }
@@ -338,7 +313,7 @@ public sealed class AgentProcess : IAsyncDisposable
             {
                 await Client.GetStatusAsync(
                     new GetStatusRequest(), deadline: DateTime.UtcNow + ProbeDeadline, cancellationToken: cancellationToken);
-                WriteLog($"--- harness: agent answered GetStatus after {stopwatch.Elapsed.TotalSeconds:0.00} s");
+                _log.Write($"--- harness: agent answered GetStatus after {stopwatch.Elapsed.TotalSeconds:0.00} s");
                 return;
             }
             catch (RpcException ex) when (!cancellationToken.IsCancellationRequested)
@@ -352,18 +327,5 @@ public sealed class AgentProcess : IAsyncDisposable
         Kill();
         throw new TimeoutException(
             $"The agent did not answer GetStatus within {_options.StartTimeout.TotalSeconds:0} s (last: {last?.Message}).\n--- {LogFile} (tail)\n{LogTail()}");
-    }
-
-    private void WriteLog(string? line)
-    {
-        if (line is null)
-        {
-            return;
-        }
-
-        lock (_logLock)
-        {
-            _log?.WriteLine(line);
-        }
     }
 }

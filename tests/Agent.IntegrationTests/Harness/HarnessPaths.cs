@@ -60,6 +60,26 @@ public static class HarnessPaths
         }
     }
 
+    /// <summary>
+    /// The node_modules of the storage emulators: tests/run.sh installs tests/emulators/package-lock.json into
+    /// $BACKREST_EMULATORS_CACHE (default /var/cache/backrest-agent-tests)/emulators-&lt;first 16 hex digits of the
+    /// lock file's SHA-256&gt;, so a changed lock file gets a fresh install.
+    /// </summary>
+    public static string EmulatorModules
+    {
+        get
+        {
+            var cache = Environment.GetEnvironmentVariable("BACKREST_EMULATORS_CACHE") is { Length: > 0 } configured
+                ? configured
+                : "/var/cache/backrest-agent-tests";
+            var hash = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(EmulatorScript("package-lock.json"))));
+            return Path.Combine(cache, $"emulators-{hash[..16]}", "node_modules");
+        }
+    }
+
+    /// <summary>A file of tests/emulators (our node scripts, the package files).</summary>
+    public static string EmulatorScript(string name) => Path.Combine(RepositoryRoot, "tests", "emulators", name);
+
     public static string PostgresTool(string name) => Path.Combine(PostgresBin, name);
 
     private static string Output(string project, string file) =>

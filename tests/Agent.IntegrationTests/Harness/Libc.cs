@@ -9,6 +9,8 @@ internal static class Libc
 {
     public const int SigTerm = 15;
 
+    public const int SigKill = 9;
+
     /// <summary>Creates a new directory (mode 0700) from a template ending in XXXXXX; atomic, like mktemp -d.</summary>
     public static string MakeTempDirectory(string template)
     {
@@ -42,7 +44,7 @@ internal static class Libc
         return ((uint)Marshal.ReadInt32(entry, offset), (uint)Marshal.ReadInt32(entry, offset + 4));
     }
 
-    /// <summary>Sends a signal; false when the process is already gone.</summary>
+    /// <summary>Sends a signal (to a process group when <paramref name="pid"/> is negative); false when it is already gone.</summary>
     public static bool Signal(int pid, int signal) => kill(pid, signal) == 0;
 
     [DllImport("libc", SetLastError = true)]
