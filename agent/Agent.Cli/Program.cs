@@ -15,6 +15,7 @@ var root = new RootCommand("backrestctl: control the backrest agents, the pgBack
     OperationCommand.Create(globals),
     CancelCommand.Create(globals),
     HistoryCommand.Create(globals),
+    SchedulesCommand.Create(globals),
     CheckCommands.CreateCheck(globals),
     CheckCommands.CreateStanzaCreate(globals),
     RecoveryWindowCommand.Create(globals),

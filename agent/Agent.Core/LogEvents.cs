@@ -27,6 +27,13 @@ public static class LogEvents
     public const int OperationInterruptedByRestart = 208;
     public const int OperationDidNotStop = 209;
 
+    // Schedules.
+    public const int ScheduleConfigured = 250;
+    public const int ScheduleFired = 251;
+    public const int ScheduleSkippedNotPrimary = 252;
+    public const int ScheduleFireFailed = 253;
+    public const int ScheduleCatchingUp = 254;
+
     // WAL archiving.
     public const int ArchivePushFailed = 300;
     public const int ArchiveSegmentDropped = 301;

@@ -39,6 +39,7 @@ public sealed partial class MalformedRequestTests
         ("GetRecoveryWindow", MethodType.Unary, "GetRecoveryWindowRequest", false),
         ("CancelOperation", MethodType.Unary, "CancelOperationRequest", true),
         ("ListOperations", MethodType.Unary, "ListOperationsRequest", false),
+        ("ListSchedules", MethodType.Unary, "ListSchedulesRequest", false),
     ];
 
     private static readonly (string Method, MethodType Type, string Request, bool StringField1)[] WalArchiveMethods =

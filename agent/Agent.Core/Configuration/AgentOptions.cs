@@ -115,6 +115,9 @@ public sealed class RepositoryOptions
 
     public int? RetentionDiff { get; set; }
 
+    /// <summary>Cron schedules for this repository's backups, run by the agent whose PostgreSQL is the primary.</summary>
+    public ScheduleOptions Schedules { get; set; } = new();
+
     public bool? Bundle { get; set; }
 
     public S3RepositoryOptions? S3 { get; set; }
@@ -122,6 +125,19 @@ public sealed class RepositoryOptions
     public GcsRepositoryOptions? Gcs { get; set; }
 
     public AzureRepositoryOptions? Azure { get; set; }
+}
+
+/// <summary>Cron expressions (5 fields, or 6 with seconds first) per backup type, read in <see cref="TimeZone"/>.</summary>
+public sealed class ScheduleOptions
+{
+    public string? Full { get; set; }
+
+    public string? Diff { get; set; }
+
+    public string? Incr { get; set; }
+
+    /// <summary>An IANA time zone id (Europe/Berlin); cron times are wall-clock times there, daylight saving included.</summary>
+    public string TimeZone { get; set; } = "UTC";
 }
 
 public sealed class S3RepositoryOptions

@@ -164,6 +164,8 @@ public static partial class AgentOptionsValidator
                 errors.Add($"{at}:RetentionDiff must be at least 1.");
             }
 
+            Schedules.BackupSchedule.Validate(errors, $"{at}:Schedules", repo.Schedules);
+
             if (pgbr.BlockIncremental == true && repo.Bundle == false)
             {
                 errors.Add($"{at}:Bundle is false but Agent:PgBackRest:BlockIncremental needs bundling: enable Bundle or disable BlockIncremental.");

@@ -2,6 +2,7 @@ using Backrest.Agent.Core;
 using Backrest.Agent.Core.Backups;
 using Backrest.Agent.Core.Operations;
 using Backrest.Agent.Core.Restore;
+using Backrest.Agent.Core.Schedules;
 using Backrest.Agent.V1;
 using Grpc.Core;
 
@@ -13,7 +14,8 @@ internal sealed class BackupAgentService(
     StanzaService stanza,
     BackupService backups,
     RestoreService restores,
-    OperationRegistry operations) : BackupAgent.BackupAgentBase
+    OperationRegistry operations,
+    BackupScheduler scheduler) : BackupAgent.BackupAgentBase
 {
     private static readonly string AgentVersion =
         typeof(BackupAgentService).Assembly.GetName().Version?.ToString(3) ?? "0.0.0";
@@ -75,6 +77,13 @@ internal sealed class BackupAgentService(
 
         var reply = new ListOperationsReply();
         reply.Operations.AddRange(operations.List(request.Limit == 0 ? 50 : request.Limit).Select(ProtoMapper.ToProto));
+        return Task.FromResult(reply);
+    }
+
+    public override Task<ListSchedulesReply> ListSchedules(ListSchedulesRequest request, ServerCallContext context)
+    {
+        var reply = new ListSchedulesReply();
+        reply.Schedules.AddRange(scheduler.List().Select(ProtoMapper.ToProto));
         return Task.FromResult(reply);
     }
 

@@ -187,6 +187,16 @@ internal static class ProtoMapper
         return status;
     }
 
+    public static V1.Schedule ToProto(Core.Schedules.ScheduleStatus s) => new()
+    {
+        Repo = s.Schedule.Repo,
+        Type = s.Schedule.Type,
+        Cron = s.Schedule.Cron,
+        TimeZone = s.Schedule.TimeZone.Id,
+        NextRun = ToTimestamp(s.Next),
+        Last = s.Last is null ? null : ToProto(s.Last),
+    };
+
     public static V1.RecoveryWindow ToProto(RecoveryWindow w) => new()
     {
         Repo = w.Repo,
