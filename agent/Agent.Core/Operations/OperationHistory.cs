@@ -157,7 +157,7 @@ public sealed class OperationHistory
     private void Save()
     {
         Directory.CreateDirectory(System.IO.Path.GetDirectoryName(_path)!);
-        var temp = _path + ".tmp";
+        var temp = $"{_path}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp"; // two writers never share a temporary file
         using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write))
         {
             JsonSerializer.Serialize(stream, _records, HistoryJson.Default.ListOperationRecord);

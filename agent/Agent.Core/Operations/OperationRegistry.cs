@@ -19,9 +19,13 @@ public sealed class OperationHandle
     private readonly TaskCompletionSource _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private string? _cancelReason;
 
-    internal OperationHandle(OperationSnapshot initial, TimeProvider time, CancellationToken shutdown)
+    private readonly Action<OperationSnapshot> _onFinished;
+
+    /// <param name="onFinished">Called with the final snapshot before any watcher sees it (the history records it).</param>
+    internal OperationHandle(OperationSnapshot initial, TimeProvider time, CancellationToken shutdown, Action<OperationSnapshot> onFinished)
     {
         _snapshot = initial;
+        _onFinished = onFinished;
         _time = time;
         _cancel = CancellationTokenSource.CreateLinkedTokenSource(shutdown);
     }
@@ -135,6 +139,7 @@ public sealed class OperationHandle
     private void Update(Func<OperationSnapshot, OperationSnapshot> change)
     {
         TaskCompletionSource wake;
+        OperationSnapshot next;
         lock (_gate)
         {
             if (_snapshot.IsFinished)
@@ -142,7 +147,7 @@ public sealed class OperationHandle
                 return; // a finished operation never changes again
             }
 
-            var next = change(_snapshot);
+            next = change(_snapshot);
             if (next == _snapshot)
             {
                 return;
@@ -151,6 +156,11 @@ public sealed class OperationHandle
             _snapshot = next;
             wake = _changed;
             _changed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            if (next.IsFinished)
+            {
+                // Under the lock, so whoever sees the end can also read it from the history (after a restart too).
+                _onFinished(next);
+            }
         }
 
         wake.TrySetResult();
@@ -337,7 +347,6 @@ public sealed partial class OperationRegistry : IHostedLifecycleService, IDispos
         if (queued)
         {
             handle.Drop("Cancelled by request before it started.", "Start it again when it is needed.");
-            History.Record(handle.Snapshot);
             return handle.Snapshot;
         }
 
@@ -437,7 +446,6 @@ public sealed partial class OperationRegistry : IHostedLifecycleService, IDispos
         foreach (var handle in dropped)
         {
             handle.Drop("The agent stopped before this queued operation could start.", "Start it again if it is still needed.");
-            History.Record(handle.Snapshot);
         }
 
         if (running is null)
@@ -499,7 +507,7 @@ public sealed partial class OperationRegistry : IHostedLifecycleService, IDispos
         var handle = new OperationHandle(
             new OperationSnapshot(id, request.Kind, request.Description, state, _time.GetUtcNow(), null, -1,
                 state == OperationState.Queued ? "queued" : "starting", [], null, null) { Trigger = request.Trigger },
-            _time, _shutdown.Token);
+            _time, _shutdown.Token, History.Record);
         _live[id] = handle;
         return handle;
     }
@@ -573,7 +581,6 @@ public sealed partial class OperationRegistry : IHostedLifecycleService, IDispos
             Log.OperationFailed(_logger, handle.Id, failure.Message);
         }
 
-        History.Record(handle.Snapshot);
         handle.SignalDone();
 
         foreach (var (dropped, droppedRequest) in covered)
@@ -581,7 +588,6 @@ public sealed partial class OperationRegistry : IHostedLifecycleService, IDispos
             dropped.Drop($"Dropped: {handle.Snapshot.Description} ({handle.Id}, backup {result?.BackupLabel}) finished first and covers it.",
                 "Nothing to do: the newer backup includes these changes.");
             Count(droppedRequest, OperationDecisions.Dropped);
-            History.Record(dropped.Snapshot);
             Log.QueuedDropped(_logger, dropped.Id, dropped.Snapshot.Description, handle.Id);
         }
 

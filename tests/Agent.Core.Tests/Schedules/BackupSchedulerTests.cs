@@ -97,10 +97,11 @@ public sealed class BackupSchedulerTests : IDisposable
     {
         _pending = null;
         var time = new FakeTimeProvider(from);
-        var (scheduler, backups, _) = Create(time, new ScheduleOptions { Incr = "30 2 * * *", TimeZone = "Europe/Berlin" });
+        var (scheduler, backups, registry) = Create(time, new ScheduleOptions { Incr = "30 2 * * *", TimeZone = "Europe/Berlin" });
         await scheduler.StartAsync(CancellationToken.None);
         await RunUntilAsync(time, until);
         await scheduler.StopAsync(CancellationToken.None);
+        await registry.StopAsync(CancellationToken.None);
         return backups.Started.Select(s => s.At).ToList();
     }
 
@@ -118,6 +119,7 @@ public sealed class BackupSchedulerTests : IDisposable
         await scheduler.StopAsync(CancellationToken.None);
 
         Assert.Equal([new DateTimeOffset(2026, 12, 5, 1, 0, 0, TimeSpan.Zero)], backups.Started.Select(s => s.At));
+        await registry.StopAsync(CancellationToken.None);
         Assert.Equal(1, registry.Decisions.Snapshot()[("full", 1, OperationDecisions.SkippedStandby)]);
     }
 
@@ -149,17 +151,19 @@ public sealed class BackupSchedulerTests : IDisposable
         await scheduler.StartAsync(CancellationToken.None);
         await NextWaitAsync(); // the loop waits for the next run: catch-up is done
         await scheduler.StopAsync(CancellationToken.None);
+        await registry.StopAsync(CancellationToken.None);
 
         // The full (due 40 minutes ago) runs; the diff (due 100 minutes ago) is past the limit.
         Assert.Equal([("full", time.GetUtcNow())], backups.Started);
         Assert.Equal(1, registry.Decisions.Snapshot()[("full", 1, OperationDecisions.CaughtUp)]);
 
         // Started again a minute later: the history shows the full ran after it was due, so nothing runs twice.
-        var (again, backupsAgain, _) = Create(time, new ScheduleOptions { Full = "0 1 * * *" });
+        var (again, backupsAgain, registryAgain) = Create(time, new ScheduleOptions { Full = "0 1 * * *" });
         time.Advance(TimeSpan.FromMinutes(1));
         await again.StartAsync(CancellationToken.None);
         await NextWaitAsync();
         await again.StopAsync(CancellationToken.None);
+        await registryAgain.StopAsync(CancellationToken.None);
         Assert.Empty(backupsAgain.Started);
     }
 
