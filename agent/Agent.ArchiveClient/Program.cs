@@ -99,7 +99,7 @@ internal static class Program
         }
         catch (RpcException ex)
         {
-            return Failure(subject, StatusCodeNames.Name(ex.StatusCode), Describe(ex, socket, callTimeout));
+            return Failure(subject, StatusCodeNames.Name(ex.StatusCode), Describe(ex, verb, socket, callTimeout));
         }
         catch (Exception ex)
         {
@@ -175,39 +175,54 @@ internal static class Program
     }
 
     /// <summary>One line an operator can act on; gRPC's own detail for transport failures is generic.</summary>
-    private static string Describe(RpcException ex, string socket, TimeSpan callTimeout)
+    private static string Describe(RpcException ex, string verb, string socket, TimeSpan callTimeout)
     {
         if (ex.StatusCode == StatusCode.DeadlineExceeded)
         {
             return $"no reply from the agent within {callTimeout.TotalSeconds:0.###} s";
         }
 
-        if (ex.StatusCode == StatusCode.Unavailable && ex.Status.DebugException is { } cause)
+        if (ex.StatusCode is not (StatusCode.Unavailable or StatusCode.Internal) || ex.Status.DebugException is not { } cause)
         {
-            for (var inner = cause; inner is not null; inner = inner.InnerException)
-            {
-                if (inner is SocketException socketError)
-                {
-                    var reason = socketError.SocketErrorCode switch
-                    {
-                        // The runtime reports a missing socket file (ENOENT) as "Cannot assign requested address".
-                        SocketError.AddressNotAvailable when !File.Exists(socket) => "no such socket; is the agent running?",
-                        SocketError.ConnectionRefused => "connection refused; is the agent running?",
-                        _ => socketError.Message,
-                    };
-                    return $"cannot connect to the agent at {socket}: {reason}";
-                }
-
-                if (inner is TimeoutException)
-                {
-                    return $"no connection to the agent at {socket} within {ConnectTimeout.TotalSeconds:0} s";
-                }
-            }
-
-            return $"{ex.Status.Detail} ({cause.GetBaseException().Message})";
+            return ex.Status.Detail;
         }
 
-        return ex.Status.Detail;
+        // A refused connection arrives as an HttpRequestException around the SocketException: look for the socket error first.
+        for (var inner = cause; inner is not null; inner = inner.InnerException)
+        {
+            if (inner is SocketException socketError)
+            {
+                var reason = socketError.SocketErrorCode switch
+                {
+                    // The runtime reports a missing socket file (ENOENT) as "Cannot assign requested address".
+                    SocketError.AddressNotAvailable when !File.Exists(socket) => "no such socket; is the agent running?",
+                    SocketError.ConnectionRefused => "connection refused; is the agent running?",
+                    _ => socketError.Message,
+                };
+                return $"cannot connect to the agent at {socket}: {reason}";
+            }
+
+            if (inner is TimeoutException)
+            {
+                return $"no connection to the agent at {socket} within {ConnectTimeout.TotalSeconds:0} s";
+            }
+        }
+
+        // Connected, then the connection ended before the reply ("The response ended prematurely"): the agent died or
+        // restarted during the call. Nothing was acknowledged, so nothing is lost.
+        for (var inner = cause; inner is not null; inner = inner.InnerException)
+        {
+            if (inner is HttpRequestException or HttpProtocolException or IOException)
+            {
+                return verb == "push"
+                    ? $"the agent at {socket} went away during the push (the connection closed before it replied); " +
+                      "the segment stays in pg_wal and PostgreSQL retries it"
+                    : $"the agent at {socket} went away during the get (the connection closed before it replied); " +
+                      "PostgreSQL retries the get";
+            }
+        }
+
+        return $"{ex.Status.Detail} ({cause.GetBaseException().Message})";
     }
 
     private static string Version() =>

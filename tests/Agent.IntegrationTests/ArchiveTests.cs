@@ -228,6 +228,64 @@ public sealed partial class ArchiveTests(ITestOutputHelper output)
         output.WriteLine($"{segment} archived {clock.Elapsed.TotalSeconds:0.0} s after stanza-create (the archiver's own retry: up to 60 s)");
     }
 
+    /// <summary>
+    /// The agent dies in the middle of a call (it read the request, never answered): stood in for by a real Unix socket
+    /// that accepts, reads the request and hangs up. The client must say what happened and that PostgreSQL will retry,
+    /// not print the HTTP stack's "The response ended prematurely".
+    /// </summary>
+    [Theory]
+    [InlineData("push", "went away during the push", "PostgreSQL retries it")]
+    [InlineData("get", "went away during the get", "PostgreSQL retries the get")]
+    public async Task ArchiveClient_AgentHangsUpMidCall_SaysTheAgentWentAwayAndPostgresRetries(string verb, string what, string retry)
+    {
+        using var directory = TestDirectory.Create();
+        var socketPath = directory.Combine("agent.sock");
+        using var listener = new System.Net.Sockets.Socket(
+            System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
+        listener.Bind(new System.Net.Sockets.UnixDomainSocketEndPoint(socketPath));
+        listener.Listen();
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        var hangUps = 0;
+        var server = Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                using var connection = await listener.AcceptAsync(stop.Token);
+                // Read what the client sends (preface, settings, the call) for a moment, then close without a reply.
+                var buffer = new byte[64 * 1024];
+                using var reading = CancellationTokenSource.CreateLinkedTokenSource(stop.Token);
+                reading.CancelAfter(TimeSpan.FromMilliseconds(300));
+                try
+                {
+                    while (await connection.ReceiveAsync(buffer, System.Net.Sockets.SocketFlags.None, reading.Token) > 0)
+                    {
+                    }
+                }
+                catch (OperationCanceledException) when (!stop.IsCancellationRequested)
+                {
+                }
+
+                Interlocked.Increment(ref hangUps);
+            }
+        });
+
+        string[] operands = verb == "push"
+            ? [directory.Combine("pg_wal/000000010000000000000001")]
+            : ["000000010000000000000001", directory.Combine("pg_wal/RECOVERYXLOG")];
+        var result = await OsCommand.RunAsync(HarnessPaths.ArchiveClient, ["--socket", socketPath, verb, .. operands],
+            new CommandOptions { Timeout = TimeSpan.FromSeconds(45) });
+        await stop.CancelAsync();
+        await server.ContinueWith(_ => { });
+
+        output.WriteLine(result.ToString());
+        Assert.True(hangUps > 0, "the client never connected");
+        Assert.Equal(1, result.ExitCode);
+        Assert.Contains(what, result.StandardError);
+        Assert.Contains(retry, result.StandardError);
+        Assert.DoesNotContain("HttpRequestException", result.StandardError);
+        Assert.DoesNotContain("ended prematurely", result.StandardError);
+    }
+
     [Fact]
     public async Task WalArchive_CalledOverTcp_PermissionDenied()
     {
