@@ -28,7 +28,7 @@ internal sealed class AgentCallException(AgentAddress agent, RpcException rpc, T
         var message = new StringBuilder($"{agent}: {StatusCodeNames.Name(rpc.StatusCode)}");
         if (rpc.Status.Detail.Length > 0)
         {
-            message.Append(": ").Append(rpc.Status.Detail);
+            message.Append(": ").Append(ForPeople.Text(rpc.Status.Detail));
         }
 
         if (rpc.StatusCode == Grpc.Core.StatusCode.DeadlineExceeded)

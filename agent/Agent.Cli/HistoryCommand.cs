@@ -55,7 +55,7 @@ internal static class HistoryCommand
             Format.Time(o.Started),
             o.Finished is null ? Format.OrNone(null) : Format.Duration(o.Started, o.Finished),
             Format.OrNone(o.BackupLabel),
-            o.Error is { } e ? $"{e.Code}: {e.Message}" : Format.OrNone(null),
+            o.Error is { } e ? $"{e.Code}: {ForPeople.Text(e.Message)}" : Format.OrNone(null),
         }).ToList();
         TableOutput.Write(output, Columns, rows);
     }

@@ -81,13 +81,13 @@ internal static class OperationReport
         }
 
         output.Fail($"{kind} {State(operation.State)} after {took}"
-            + (operation.Error is { } error ? $": {Format.OrNone(error.Code)}: {error.Message}" : ""));
+            + (operation.Error is { } error ? $": {Format.OrNone(error.Code)}: {ForPeople.Text(error.Message)}" : ""));
         var errorBlock = new TextBlock(output.Error);
         if (operation.Error is { } details)
         {
             if (details.Hint.Length > 0)
             {
-                errorBlock.Field("hint", details.Hint);
+                errorBlock.Field("hint", ForPeople.Text(details.Hint));
             }
 
             if (details.PgbackrestCode != 0)
@@ -132,7 +132,7 @@ internal static class OperationReport
 
         if (operation.Restore is { } restore)
         {
-            block.Field("backup", Format.OrNone(restore.BackupLabel));
+            block.Field("backup", Format.OrNone(restore.BackupLabel) + (restore.Repo > 0 ? $" from {Format.Repo(restore.Repo)}" : ""));
             block.Field("data directory", Format.OrNone(restore.DataDirectory));
             if (restore.NextStep.Length > 0)
             {
@@ -148,10 +148,10 @@ internal static class OperationReport
             return;
         }
 
-        block.Field("error", $"{Format.OrNone(error.Code)}: {error.Message}");
+        block.Field("error", $"{Format.OrNone(error.Code)}: {ForPeople.Text(error.Message)}");
         if (error.Hint.Length > 0)
         {
-            block.Field("hint", error.Hint);
+            block.Field("hint", ForPeople.Text(error.Hint));
         }
 
         if (error.PgbackrestCode != 0)

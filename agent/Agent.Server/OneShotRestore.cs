@@ -67,7 +67,7 @@ internal static class OneShotRestore
                     }
                 }
             }, cancel.Token);
-            Console.WriteLine($"restored backup {outcome.BackupLabel} into {outcome.DataDirectory}");
+            Console.WriteLine($"restored backup {outcome.BackupLabel}{(outcome.Repo > 0 ? $" from repo{outcome.Repo}" : "")} into {outcome.DataDirectory}");
             Console.WriteLine($"next: {outcome.NextStep}");
             return 0;
         }

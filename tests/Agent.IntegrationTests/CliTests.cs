@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json.Nodes;
 using Backrest.Agent.IntegrationTests.Harness;
+using Backrest.Agent.V1;
 
 namespace Backrest.Agent.IntegrationTests;
 
@@ -69,5 +70,30 @@ public sealed class CliTests
         Assert.Equal(1, unreachable.ExitCode);
         Assert.Contains($"127.0.0.1:{closedPort}", unreachable.StandardError);
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), $"took {clock.Elapsed.TotalSeconds:0.0} s to report an unreachable agent");
+    }
+
+    [Fact]
+    public async Task Backrestctl_RefusedBackup_NamesTheCommandToRunNotTheGrpcMethod()
+    {
+        await using var env = await TestEnvironment.CreateAsync();
+
+        var noStanza = await env.CliAsync("backup", "--type", "full");
+        Assert.Equal(1, noStanza.ExitCode);
+        Assert.Contains("(backrestctl stanza-create)", noStanza.StandardError);
+        Assert.DoesNotContain("CreateStanza", noStanza.StandardError);
+
+        await env.CliAsync("stanza-create");
+        await env.Postgres.PgBenchInitAsync(2);
+        var running = await env.Client.StartBackupAsync(new StartBackupRequest { Type = "full" });
+        var api = await Assert.ThrowsAsync<Grpc.Core.RpcException>(() =>
+            env.Client.StartBackupAsync(new StartBackupRequest { Type = "incr" }).ResponseAsync);
+        var refused = await env.CliAsync("backup", "--type", "incr");
+        await env.WaitAsync(running);
+
+        // API clients get the method to call; a person gets the command to type.
+        Assert.Contains($"WatchOperation {running.Id}", api.Status.Detail);
+        Assert.Equal(1, refused.ExitCode);
+        Assert.Contains($"(backrestctl operation {running.Id} --wait)", refused.StandardError);
+        Assert.DoesNotContain("WatchOperation", refused.StandardError);
     }
 }

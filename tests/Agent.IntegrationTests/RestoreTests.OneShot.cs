@@ -21,7 +21,7 @@ public sealed class OneShotTests(OneShotFixture fixture, ITestOutputHelper outpu
         Assert.True(File.Exists(Path.Combine(directory, "PG_VERSION")), result.ToString());
         Assert.Equal("15", (await File.ReadAllTextAsync(Path.Combine(directory, "PG_VERSION"))).Trim());
         Assert.True(File.Exists(Path.Combine(directory, "recovery.signal")), "an immediate restore must leave recovery.signal");
-        Assert.Contains($"restored backup {fixture.BackupLabel} into {directory}", result.StandardOutput);
+        Assert.Contains($"restored backup {fixture.BackupLabel} from repo1 into {directory}", result.StandardOutput);
         Assert.Contains("next: ", result.StandardOutput);
         output.WriteLine(result.ToString());
         Directory.Delete(directory, recursive: true);

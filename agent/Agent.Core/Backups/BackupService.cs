@@ -87,7 +87,7 @@ public sealed class BackupService(
         if (repoStatus is { StatusCode: 1 or 3 })
         {
             throw AgentException.FailedPrecondition(
-                $"Stanza '{options.Stanza}' is not created on repo{repo} ({repoStatus.StatusMessage}).", "Call CreateStanza first.");
+                $"Stanza '{options.Stanza}' is not created on repo{repo} ({repoStatus.StatusMessage}).", "Create the stanza first (CreateStanza).");
         }
     }
 

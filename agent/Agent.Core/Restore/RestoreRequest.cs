@@ -22,6 +22,9 @@ public sealed record RestoreRequest
 public sealed record RestoreOutcome(string DataDirectory, string BackupLabel, string NextStep) : Operations.OperationResult
 {
     public override string? BackupLabel { get; } = BackupLabel;
+
+    /// <summary>The repository the backup set came from (pgBackRest's choice when the request left it to it).</summary>
+    public int Repo { get; init; }
 }
 
 /// <summary>What the validated request turned into: pgBackRest's arguments and what the caller is told.</summary>
@@ -31,4 +34,5 @@ public sealed record RestorePlan(
     bool InPlace,
     string Description,
     string? ExpectedSet,
+    int? ExpectedRepo,
     string NextStep);

@@ -115,28 +115,37 @@ public sealed partial class RestoreService(
             throw AgentException.InvalidArgument($"set '{request.Set}' is not a backup label (like 20261124-114826F or 20261124-114826F_20261124-114848I).");
         }
 
-        var repo = BackupService.ResolveRepo(options, request.Repo);
+        // 0: pgBackRest chooses (no --repo): the first repository, in order, holding a backup that satisfies the target,
+        // so a restore still works when a repository is dead or empty. Every check below then considers all of them.
+        int? repo = request.Repo == 0 ? null : BackupService.ResolveRepo(options, request.Repo);
         var (dataDirectory, inPlace) = ResolveDirectory(request.DataDirectory);
+        var where = repo is { } r ? $"repo{r}" : "any repository";
 
         // Targets are checked before the directory so a bad request says what is wrong with it first.
         var info = await pgBackRest.InfoAsync(cancellationToken).ConfigureAwait(false);
-        var backups = info.Backups.Where(b => b.RepoKey == repo).ToList();
-        var window = RecoveryWindow.For(info, repo, null, null);
+        var backups = info.Backups.Where(b => repo is null || b.RepoKey == repo).ToList();
+        var window = DescribeWindows(info, repo);
         if (backups.Count == 0)
         {
-            throw AgentException.FailedPrecondition($"repo{repo} holds no backup of stanza '{options.Stanza}': there is nothing to restore.",
+            throw AgentException.FailedPrecondition($"{where} holds no backup of stanza '{options.Stanza}': there is nothing to restore.",
                 "Take a backup first (StartBackup), or choose another repository.");
         }
 
         BackupInfo? chosen = null;
         if (request.Set.Length > 0)
         {
-            chosen = backups.FirstOrDefault(b => b.Label == request.Set)
-                ?? throw AgentException.NotFound($"Backup '{request.Set}' does not exist on repo{repo}.",
-                    $"List backups (ListBackups) to pick one; the newest on repo{repo} is {backups[^1].Label}.");
+            // Without --repo pgBackRest restores the set from the first repository holding it.
+            chosen = backups.Where(b => b.Label == request.Set).MinBy(b => b.RepoKey)
+                ?? throw AgentException.NotFound($"Backup '{request.Set}' does not exist on {where}.",
+                    $"List backups (ListBackups) to pick one; the newest on {where} is {backups.MaxBy(b => b.Stop)!.Label}.");
         }
 
-        var args = new List<string> { $"--repo={repo}" };
+        var args = new List<string>();
+        if (repo is not null)
+        {
+            args.Add($"--repo={repo}");
+        }
+
         if (chosen is not null)
         {
             args.Add($"--set={chosen.Label}");
@@ -150,10 +159,10 @@ public sealed partial class RestoreService(
             case "time":
                 var when = RestoreTargets.ParseTime(target)
                     ?? throw AgentException.InvalidArgument(
-                        $"Time target '{target}' is not understood: use 'YYYY-MM-DD HH:MM:SS[.ffffff][+HH:MM]' (no offset means UTC). {window.Describe()}.");
+                        $"Time target '{target}' is not understood: use 'YYYY-MM-DD HH:MM:SS[.ffffff][+HH:MM]' (no offset means UTC). {window}.");
                 if (when > time.GetUtcNow().AddSeconds(5))
                 {
-                    throw AgentException.InvalidArgument($"Time target {RestoreTargets.FormatTime(when)} is in the future. {window.Describe()}.");
+                    throw AgentException.InvalidArgument($"Time target {RestoreTargets.FormatTime(when)} is in the future. {window}.");
                 }
 
                 var timeBasis = chosen ?? backups.MinBy(b => b.Stop)!;
@@ -161,7 +170,7 @@ public sealed partial class RestoreService(
                 {
                     throw AgentException.FailedPrecondition(
                         $"Time target {RestoreTargets.FormatTime(when)} is before the end of the " +
-                        (chosen is null ? "oldest backup" : $"chosen backup {chosen.Label}") + $", so no backup can reach it. {window.Describe()}.",
+                        (chosen is null ? "oldest backup" : $"chosen backup {chosen.Label}") + $", so no backup can reach it. {window}.",
                         "Pick a later time, or an older backup set if another repository has one.");
                 }
 
@@ -173,7 +182,7 @@ public sealed partial class RestoreService(
                     throw AgentException.FailedPrecondition(
                         $"Time target {RestoreTargets.FormatTime(when)} falls in the second the oldest backup {timeBasis.Label} ended " +
                         $"({timeBasis.Stop:yyyy-MM-dd HH:mm:ss}+00; stop times are recorded to the second), so no backup is known to end before it. " +
-                        $"{window.Describe()}.",
+                        $"{window}.",
                         $"Pick a time at or after {timeBasis.Stop.AddSeconds(1):yyyy-MM-dd HH:mm:ss}+00, or use an lsn or xid target.");
                 }
 
@@ -196,7 +205,7 @@ public sealed partial class RestoreService(
                 if (RestoreTargets.ParseLsn(basis.LsnStop) is { } stop && lsn < stop)
                 {
                     throw AgentException.FailedPrecondition(
-                        $"lsn target {target} is before the end of backup {basis.Label} (lsn {basis.LsnStop}), so no backup can reach it. {window.Describe()}.",
+                        $"lsn target {target} is before the end of backup {basis.Label} (lsn {basis.LsnStop}), so no backup can reach it. {window}.",
                         "Pick a later LSN.");
                 }
 
@@ -266,13 +275,21 @@ public sealed partial class RestoreService(
             "standby" => "as a standby replaying archived WAL",
             _ => $"to {type} {targetText}",
         };
-        var description = $"{(delta ? "delta " : "")}restore {what} from repo{repo}{(chosen is null ? "" : $" backup {chosen.Label}")} " +
+        var description = $"{(delta ? "delta " : "")}restore {what} from {(repo is null ? "the repository pgBackRest chooses" : where)}{(chosen is null ? "" : $" backup {chosen.Label}")} " +
             (inPlace ? "in place" : $"into {dataDirectory}");
         var nextStep = inPlace
             ? "Start PostgreSQL: it replays WAL to the target" + (type == "standby" ? " and stays a standby." : ".")
             : $"Start the copy: pg_ctl -D {dataDirectory}{(request.Port > 0 ? "" : " -o '-p <free port>'")} start" +
               (request.ArchiveModeOn ? "." : " (archive_mode is off in the copy).");
-        return new RestorePlan(args, dataDirectory, inPlace, description, chosen?.Label, nextStep);
+        return new RestorePlan(args, dataDirectory, inPlace, description, chosen?.Label, chosen?.RepoKey ?? repo, nextStep);
+    }
+
+    /// <summary>What each considered repository can restore to, for messages about a target outside it.</summary>
+    private string DescribeWindows(StanzaInfo info, int? repo)
+    {
+        var repos = repo is { } r ? [r] : Enumerable.Range(1, options.Repositories.Count).ToArray();
+        var holding = repos.Where(n => info.Backups.Any(b => b.RepoKey == n)).DefaultIfEmpty(repos[0]);
+        return string.Join("; ", holding.Select(n => RecoveryWindow.For(info, n, null, null).Describe()));
     }
 
     private (string Directory, bool InPlace) ResolveDirectory(string requested)
@@ -428,8 +445,9 @@ public sealed partial class RestoreService(
                 "so recovery replays them after the archive.");
         }
 
+        // pgBackRest names the repository and set it used; without --repo only it knows.
         var label = restoredSet?.Label ?? plan.ExpectedSet ?? "";
-        return new RestoreOutcome(plan.DataDirectory, label, plan.NextStep);
+        return new RestoreOutcome(plan.DataDirectory, label, plan.NextStep) { Repo = restoredSet?.Repo ?? plan.ExpectedRepo ?? 0 };
     }
 
     /// <summary>Best effort: a leftover empty spool directory must not turn the restore's outcome into an error.</summary>

@@ -73,6 +73,7 @@ internal static class ProtoMapper
                 {
                     DataDirectory = restore.DataDirectory,
                     BackupLabel = restore.BackupLabel,
+                    Repo = restore.Repo,
                     NextStep = restore.NextStep,
                 };
                 break;
