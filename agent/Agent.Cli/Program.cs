@@ -16,6 +16,8 @@ var root = new RootCommand("backrestctl: control the backrest agents, the pgBack
     CancelCommand.Create(globals),
     HistoryCommand.Create(globals),
     SchedulesCommand.Create(globals),
+    RetentionCommands.CreateExpire(globals),
+    RetentionCommands.CreateDelete(globals),
     CheckCommands.CreateCheck(globals),
     CheckCommands.CreateStanzaCreate(globals),
     RecoveryWindowCommand.Create(globals),

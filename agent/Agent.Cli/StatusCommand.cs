@@ -42,6 +42,10 @@ internal static class StatusCommand
         WritePostgres(block, status.Postgres);
         WritePgBackRest(block, status.Pgbackrest);
         block.Field("operation", status.RunningOperation is { } operation ? DescribeRunning(operation) : "none");
+        foreach (var retention in status.Retention)
+        {
+            block.Field($"repo{retention.Repo} retention", retention.Description);
+        }
         WriteArchive(block, status.Archive, now);
 
         if (status.Settings.Count > 0)

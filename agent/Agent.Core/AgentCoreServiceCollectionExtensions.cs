@@ -6,6 +6,7 @@ using Backrest.Agent.Core.Operations;
 using Backrest.Agent.Core.PgBackRest;
 using Backrest.Agent.Core.Postgres;
 using Backrest.Agent.Core.Restore;
+using Backrest.Agent.Core.Retention;
 using Backrest.Agent.Core.Schedules;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
@@ -28,6 +29,7 @@ public static class AgentCoreServiceCollectionExtensions
         // The registry is also a hosted service: stopping the host waits for (or stops) the running operation.
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, OperationRegistry>(sp => sp.GetRequiredService<OperationRegistry>()));
         services.TryAddSingleton<BackupService>();
+        services.TryAddSingleton<RetentionService>();
         services.TryAddSingleton<IScheduledBackups, ScheduledBackups>();
         services.TryAddSingleton<BackupScheduler>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, BackupScheduler>(sp => sp.GetRequiredService<BackupScheduler>()));

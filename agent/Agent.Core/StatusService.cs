@@ -16,7 +16,11 @@ public sealed record AgentStatus(
     OperationSnapshot? Running,
     ArchiveStats Archive,
     ReadyBacklog Ready,
-    ArchiverStats? Archiver);
+    ArchiverStats? Archiver)
+{
+    /// <summary>Each repository's retention as configured; an unconfigured one is also a start-up warning.</summary>
+    public IReadOnlyList<Retention.RetentionPolicy> Retention { get; init; } = [];
+}
 
 /// <summary>One read of everything an operator asks first: is PostgreSQL up, is the stanza healthy, is WAL flowing.</summary>
 public sealed class StatusService(
@@ -62,6 +66,9 @@ public sealed class StatusService(
             operations.Running,
             archive.GetStats(),
             ReadyBacklog.Read(options.Postgres.DataDirectory, time.GetUtcNow()),
-            await archiverTask.ConfigureAwait(false));
+            await archiverTask.ConfigureAwait(false))
+        {
+            Retention = Retention.RetentionPolicy.All(options),
+        };
     }
 }

@@ -40,6 +40,8 @@ public sealed partial class MalformedRequestTests
         ("CancelOperation", MethodType.Unary, "CancelOperationRequest", true),
         ("ListOperations", MethodType.Unary, "ListOperationsRequest", false),
         ("ListSchedules", MethodType.Unary, "ListSchedulesRequest", false),
+        ("Expire", MethodType.Unary, "ExpireRequest", false),
+        ("DeleteBackup", MethodType.Unary, "DeleteBackupRequest", true),
     ];
 
     private static readonly (string Method, MethodType Type, string Request, bool StringField1)[] WalArchiveMethods =

@@ -172,7 +172,8 @@ public sealed class BackupService(
             }
         }
 
-        foreach (var warning in PgBackRestErrors.Warnings(result.Stderr))
+        // Unset retention was said once at start-up and is in status; pgBackRest's expire-auto repeats it on every backup.
+        foreach (var warning in PgBackRestErrors.Warnings(result.Stderr).Where(w => !w.Contains("-retention-full' is not set", StringComparison.Ordinal)))
         {
             handle.AddWarning(warning);
         }

@@ -115,6 +115,15 @@ public sealed class RepositoryOptions
 
     public int? RetentionDiff { get; set; }
 
+    /// <summary>count (RetentionFull backups, pgBackRest's default) or time (RetentionFull days).</summary>
+    public string? RetentionFullType { get; set; }
+
+    /// <summary>How many backups keep their WAL for point-in-time recovery (unset: WAL of every retained backup).</summary>
+    public int? RetentionArchive { get; set; }
+
+    /// <summary>full, diff or incr: the kind of backup RetentionArchive counts.</summary>
+    public string? RetentionArchiveType { get; set; }
+
     /// <summary>Cron schedules for this repository's backups, run by the agent whose PostgreSQL is the primary.</summary>
     public ScheduleOptions Schedules { get; set; } = new();
 

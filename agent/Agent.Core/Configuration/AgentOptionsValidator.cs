@@ -154,15 +154,7 @@ public static partial class AgentOptionsValidator
                 errors.Add($"{at}:Path '{repo.Path}' must start with '/' (the prefix inside the bucket or container).");
             }
 
-            if (repo.RetentionFull is < 1)
-            {
-                errors.Add($"{at}:RetentionFull must be at least 1.");
-            }
-
-            if (repo.RetentionDiff is < 1)
-            {
-                errors.Add($"{at}:RetentionDiff must be at least 1.");
-            }
+            Retention.RetentionPolicy.Validate(errors, at, repo);
 
             Schedules.BackupSchedule.Validate(errors, $"{at}:Schedules", repo.Schedules);
 

@@ -44,6 +44,7 @@ public static class AgentSetup
 
         var cpuLimit = CpuLimit.Detect();
         var settings = EffectiveSettings.Resolve(options.PgBackRest, capabilities, cpuLimit);
+        settings = settings with { Warnings = [.. settings.Warnings, .. Retention.RetentionPolicy.Warnings(options)] };
         foreach (var path in new[] { options.PgBackRest.LogPath, options.PgBackRest.LockPath, options.PgBackRest.SpoolPath })
         {
             Directory.CreateDirectory(path);

@@ -90,14 +90,9 @@ public static class PgBackRestConfig
         var p = $"repo{key}-";
         yield return (p + "type", repo.Type);
         yield return (p + "path", repo.Path);
-        if (repo.RetentionFull is { } full)
+        foreach (var line in Retention.RetentionPolicy.ConfigLines(key, repo))
         {
-            yield return (p + "retention-full", full.ToString());
-        }
-
-        if (repo.RetentionDiff is { } diff)
-        {
-            yield return (p + "retention-diff", diff.ToString());
+            yield return line;
         }
 
         if (settings.BlockIncrementalOn)

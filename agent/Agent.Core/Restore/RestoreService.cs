@@ -478,5 +478,5 @@ public sealed partial class RestoreService(
     };
 
     [GeneratedRegex(@"^[0-9]{8}-[0-9]{6}F(_[0-9]{8}-[0-9]{6}[DI])?\z")]
-    private static partial Regex LabelPattern();
+    internal static partial Regex LabelPattern();
 }

@@ -2,6 +2,7 @@ using Backrest.Agent.Core;
 using Backrest.Agent.Core.Backups;
 using Backrest.Agent.Core.Operations;
 using Backrest.Agent.Core.Restore;
+using Backrest.Agent.Core.Retention;
 using Backrest.Agent.Core.Schedules;
 using Backrest.Agent.V1;
 using Grpc.Core;
@@ -15,7 +16,8 @@ internal sealed class BackupAgentService(
     BackupService backups,
     RestoreService restores,
     OperationRegistry operations,
-    BackupScheduler scheduler) : BackupAgent.BackupAgentBase
+    BackupScheduler scheduler,
+    RetentionService retention) : BackupAgent.BackupAgentBase
 {
     private static readonly string AgentVersion =
         typeof(BackupAgentService).Assembly.GetName().Version?.ToString(3) ?? "0.0.0";
@@ -85,6 +87,28 @@ internal sealed class BackupAgentService(
         var reply = new ListSchedulesReply();
         reply.Schedules.AddRange(scheduler.List().Select(ProtoMapper.ToProto));
         return Task.FromResult(reply);
+    }
+
+    public override async Task<ExpireReply> Expire(ExpireRequest request, ServerCallContext context)
+    {
+        var outcome = await retention.ExpireAsync(request.Repo, request.DryRun, context.CancellationToken);
+        var reply = new ExpireReply { DryRun = outcome.DryRun };
+        reply.Backups.AddRange(outcome.Backups.Select(b => new ExpiredBackupSet { Repo = b.Repo, Labels = { b.Labels } }));
+        reply.Archive.AddRange(outcome.Archive.Select(a => new ExpiredArchiveRange { Repo = a.Repo, ArchiveId = a.ArchiveId, Start = a.Start, Stop = a.Stop }));
+        return reply;
+    }
+
+    public override async Task<DeleteBackupReply> DeleteBackup(DeleteBackupRequest request, ServerCallContext context)
+    {
+        var outcome = await retention.DeleteAsync(request.Label, request.Repo, request.Force, request.DryRun, context.CancellationToken);
+        return new DeleteBackupReply
+        {
+            DryRun = outcome.DryRun,
+            Repo = outcome.Repo,
+            Label = outcome.Label,
+            Removed = { outcome.Removed },
+            OldestRemaining = outcome.OldestRemaining is null ? null : ProtoMapper.ToProto(outcome.OldestRemaining),
+        };
     }
 
     private static string RequireId(string id) =>

@@ -185,6 +185,7 @@ internal static class ProtoMapper
             Source = e.Source.ToString().ToLowerInvariant(),
         }));
         status.Warnings.AddRange(s.Runtime.Settings.Warnings);
+        status.Retention.AddRange(s.Retention.Select(r => new V1.RepositoryRetention { Repo = r.Repo, Configured = r.Configured, Description = r.Describe() }));
         return status;
     }
 
