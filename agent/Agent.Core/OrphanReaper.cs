@@ -27,7 +27,7 @@ public static partial class OrphanReaper
             }
 
             if (argv.Length == 0 || !Path.GetFileName(argv[0]).StartsWith("pgbackrest", StringComparison.Ordinal) ||
-                !argv.Contains(configArgument) || argv.FirstOrDefault(ExclusiveCommands.Contains) is not { } command)
+                !argv.Contains(configArgument) || argv.FirstOrDefault(IsExclusiveCommand) is not { } command)
             {
                 continue;
             }
@@ -45,6 +45,12 @@ public static partial class OrphanReaper
             }
         }
     }
+
+    /// <summary>
+    /// "backup", and its helper processes "backup:local" (one per process-max): with only the parent stopped, a helper
+    /// left behind kept the stanza's backup lock held (2.45, agent killed alone), and every new backup failed with 50.
+    /// </summary>
+    private static bool IsExclusiveCommand(string argument) => ExclusiveCommands.Contains(argument.Split(':')[0]);
 
     private static string[]? ReadArguments(int pid)
     {

@@ -143,19 +143,7 @@ public sealed class BackupTests
         // on the backup lock until the agent's pgBackRest lets go of it, and the first one after that is taken while
         // the agent still reads the result.
         var started = await env.Client.StartBackupAsync(new StartBackupRequest { Type = "full" });
-        using (var copying = new CancellationTokenSource(TimeSpan.FromMinutes(2)))
-        {
-            // Once files are copied, the agent's pgBackRest holds the lock.
-            using var call = env.Client.WatchOperation(new WatchOperationRequest { Id = started.Id }, cancellationToken: copying.Token);
-            await foreach (var update in call.ResponseStream.ReadAllAsync(copying.Token))
-            {
-                Assert.Equal(OperationState.Running, update.State);
-                if (update.Percent > 0)
-                {
-                    break;
-                }
-            }
-        }
+        await WaitUntilCopyingAsync(env, started, 0);
 
         using var stop = new CancellationTokenSource(TimeSpan.FromMinutes(2));
         var byHand = Task.Run(async () =>
@@ -213,32 +201,9 @@ public sealed class BackupTests
     [Fact]
     public async Task Agent_KilledDuringBackup_RestartedAgentTakesTheNextBackup()
     {
-        // Slow settings so the backup is surely still copying when the agent dies.
-        await using var env = await TestEnvironment.CreateAsync(new TestEnvironmentOptions
-        {
-            AgentSettings = new Dictionary<string, string?>
-            {
-                ["Agent__PgBackRest__CompressType"] = "gz",
-                ["Agent__PgBackRest__CompressLevel"] = "9",
-                ["Agent__PgBackRest__ProcessMax"] = "1",
-            },
-        });
-        await env.Client.CreateStanzaAsync(new CreateStanzaRequest());
-        await env.Postgres.PgBenchInitAsync(8);
-
+        await using var env = await SlowBackupEnvironmentAsync();
         var started = await env.Client.StartBackupAsync(new StartBackupRequest { Type = "full" });
-        using (var copying = new CancellationTokenSource(TimeSpan.FromMinutes(2)))
-        {
-            using var call = env.Client.WatchOperation(new WatchOperationRequest { Id = started.Id }, cancellationToken: copying.Token);
-            await foreach (var update in call.ResponseStream.ReadAllAsync(copying.Token))
-            {
-                Assert.Equal(OperationState.Running, update.State);
-                if (update.Percent > 5)
-                {
-                    break;
-                }
-            }
-        }
+        await WaitUntilCopyingAsync(env, started, 5);
 
         env.Agent.Kill();
         await env.Agent.StartAsync();
@@ -249,6 +214,82 @@ public sealed class BackupTests
         Assert.Contains(list.Backups, b => b.Label == next.Backup.Backup.Label);
         // Whether the orphaned pgBackRest died of SIGPIPE or was stopped by the restarted agent, no
         // process from the interrupted backup may still hold the stanza's backup lock.
-        Assert.False((await OsCommand.RunAsync("pgrep", ["-f", $"--config={env.Agent.ConfigPath} .*backup --type=full"])).Succeeded);
+        Assert.False((await OsCommand.RunAsync("pgrep", ["-f", "--", $"--config={env.Agent.ConfigPath} .*backup --type=full"])).Succeeded);
+    }
+
+    /// <summary>
+    /// A container restart kills the agent alone (SIGKILL to PID 1 of the sidecar, or the OOM killer), not its process
+    /// tree: pgBackRest, holding the stanza's backup lock, lives on. The restarted agent must stop it before serving,
+    /// or every backup fails on the lock.
+    /// </summary>
+    [Fact]
+    public async Task Agent_KilledAloneDuringBackup_RestartedAgentStopsTheLeftoverAndTakesTheNextBackup()
+    {
+        await using var env = await SlowBackupEnvironmentAsync();
+        var started = await env.Client.StartBackupAsync(new StartBackupRequest { Type = "full" });
+        await WaitUntilCopyingAsync(env, started, 5);
+
+        var backupPattern = $"--config={env.Agent.ConfigPath} .*backup --type=full";
+        var leftover = (await OsCommand.RunAsync("pgrep", ["-f", "--", backupPattern])).EnsureSuccess().StandardOutput
+            .Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(int.Parse).ToList();
+        var agentPid = env.Agent.ProcessId!.Value;
+        env.Agent.Kill(entireProcessTree: false);
+
+        // Without this the test would prove nothing: the leftover outlives the agent (it does not die of the closed pipe).
+        await Task.Delay(TimeSpan.FromSeconds(2));
+        Assert.All(leftover, pid => Assert.True(IsAlive(pid), $"pgBackRest {pid} died with agent {agentPid}: nothing left for the reaper"));
+
+        await env.Agent.StartAsync();
+        Assert.All(leftover, pid => Assert.False(IsAlive(pid), $"pgBackRest {pid} of the killed agent still runs after the restart"));
+        Assert.Contains("left running by a previous agent", env.Agent.LogTail(200));
+
+        var next = await env.BackupAsync("full");
+        Assert.Equal("full", next.Backup.Type);
+    }
+
+    /// <summary>Slow settings (gz 9, one process, pgbench scale 8) so that a backup is surely still copying when a test acts.</summary>
+    private static async Task<TestEnvironment> SlowBackupEnvironmentAsync()
+    {
+        var env = await TestEnvironment.CreateAsync(new TestEnvironmentOptions
+        {
+            AgentSettings = new Dictionary<string, string?>
+            {
+                ["Agent__PgBackRest__CompressType"] = "gz",
+                ["Agent__PgBackRest__CompressLevel"] = "9",
+                ["Agent__PgBackRest__ProcessMax"] = "1",
+            },
+        });
+        await env.Client.CreateStanzaAsync(new CreateStanzaRequest());
+        await env.Postgres.PgBenchInitAsync(8);
+        return env;
+    }
+
+    /// <summary>Watches the running backup until it reports more than <paramref name="percent"/> (its pgBackRest then holds the lock).</summary>
+    private static async Task WaitUntilCopyingAsync(TestEnvironment env, Operation started, double percent)
+    {
+        using var copying = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+        using var call = env.Client.WatchOperation(new WatchOperationRequest { Id = started.Id }, cancellationToken: copying.Token);
+        await foreach (var update in call.ResponseStream.ReadAllAsync(copying.Token))
+        {
+            Assert.Equal(OperationState.Running, update.State);
+            if (update.Percent > percent)
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>Running, not a zombie (a leftover re-parented to an init that has not reaped it yet is dead).</summary>
+    private static bool IsAlive(int pid)
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            return stat[(stat.LastIndexOf(')') + 2)..][0] is not ('Z' or 'X');
+        }
+        catch (IOException)
+        {
+            return false;
+        }
     }
 }
