@@ -19,10 +19,17 @@ internal sealed class AgentCallException(AgentAddress agent, RpcException rpc, T
 
     internal static string Describe(AgentAddress agent, RpcException rpc, TimeSpan timeout)
     {
-        if (IsUnreachable(rpc, out var reason))
+        if (IsUnreachable(rpc, out var reason) && reason.StartsWith("TLS:", StringComparison.Ordinal))
+        {
+            return $"{agent}: the TLS handshake failed ({reason[4..].Trim()}). Pass the CA that signed the agent's certificate"
+                + " with --tls-ca, and --cert/--key when the agent requires client certificates.";
+        }
+
+        if (IsUnreachable(rpc, out reason))
         {
             return $"{agent}: cannot reach the agent ({reason}). Check that the agent is running and listening on {agent}"
-                + $" (set the address with --agent or ${GlobalOptions.AgentEnvironmentVariable}).";
+                + $" (set the address with --agent or ${GlobalOptions.AgentEnvironmentVariable}), and that TLS matches: an agent"
+                + " with Agent:Tls set needs --tls or --tls-ca.";
         }
 
         var message = new StringBuilder($"{agent}: {StatusCodeNames.Name(rpc.StatusCode)}");
@@ -71,7 +78,12 @@ internal sealed class AgentCallException(AgentAddress agent, RpcException rpc, T
         var transport = false;
         for (var exception = rpc.Status.DebugException; exception is not null; exception = exception.InnerException)
         {
-            if (exception is HttpRequestException or SocketException or HttpProtocolException or TimeoutException)
+            if (exception is System.Security.Authentication.AuthenticationException)
+            {
+                return (reason = "TLS: " + exception.Message) is not null;
+            }
+
+            if (exception is HttpRequestException or SocketException or HttpProtocolException or TimeoutException or IOException)
             {
                 transport = true;
                 reason = exception.Message;

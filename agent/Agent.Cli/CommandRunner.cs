@@ -19,7 +19,7 @@ internal static class CommandRunner
                 using var context = new CommandContext(
                     parseResult,
                     output,
-                    new AgentConnections(agents, timeout, time),
+                    new AgentConnections(agents, timeout, time, globals.GetSecurity(parseResult)),
                     parseResult.GetValue(globals.Json),
                     time);
                 return await run(context, cancellationToken);

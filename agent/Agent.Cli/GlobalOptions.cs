@@ -64,6 +64,38 @@ internal sealed class GlobalOptions
 
     public Option<string[]> Agent { get; }
 
+    public Option<bool> Tls { get; } = EnvironmentFlag("--tls", "BACKRESTCTL_TLS",
+        "Connect with TLS, trusting the system's CAs (implied by --tls-ca and --cert).");
+
+    public Option<string?> TlsCa { get; } = EnvironmentPath("--tls-ca", "BACKRESTCTL_TLS_CA", "PEM file of the CA that signed the agents' certificates.");
+
+    public Option<string?> Certificate { get; } = EnvironmentPath("--cert", "BACKRESTCTL_CERT", "PEM client certificate, for agents that require one (mutual TLS).");
+
+    public Option<string?> Key { get; } = EnvironmentPath("--key", "BACKRESTCTL_KEY", "PEM private key of --cert.");
+
+    public Option<string?> TokenFile { get; } = EnvironmentPath("--token-file", "BACKRESTCTL_TOKEN_FILE", "File holding the bearer token sent to the agents.");
+
+    public IEnumerable<Option> SecurityOptions => [Tls, TlsCa, Certificate, Key, TokenFile];
+
+    public ConnectionSecurity GetSecurity(ParseResult parseResult) => new(
+        parseResult.GetValue(Tls), parseResult.GetValue(TlsCa), parseResult.GetValue(Certificate),
+        parseResult.GetValue(Key), parseResult.GetValue(TokenFile));
+
+    private static Option<string?> EnvironmentPath(string name, string variable, string description) => new(name)
+    {
+        Description = $"{description} Default: ${variable}.",
+        HelpName = "file",
+        Recursive = true,
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable(variable) is { Length: > 0 } value ? value : null,
+    };
+
+    private static Option<bool> EnvironmentFlag(string name, string variable, string description) => new(name)
+    {
+        Description = $"{description} Default: ${variable}=1.",
+        Recursive = true,
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable(variable) is "1" or "true",
+    };
+
     public Option<bool> Json { get; }
 
     public Option<int> Timeout { get; }

@@ -23,6 +23,11 @@ var root = new RootCommand("backrestctl: control the backrest agents, the pgBack
     RecoveryWindowCommand.Create(globals),
 };
 
+foreach (var option in globals.SecurityOptions)
+{
+    root.Options.Add(option);
+}
+
 var parseResult = root.Parse(args);
 if (parseResult.Action is ParseErrorAction parseError)
 {

@@ -43,4 +43,9 @@ public static class LogEvents
 
     // The gRPC server.
     public const int UnhandledRpcError = 500;
+
+    // Access control (Agent.Server/Security).
+    public const int AuditCall = 600;
+    public const int CallRefused = 601;
+    public const int ArchiveSocketPeerRefused = 602;
 }

@@ -2,6 +2,7 @@ using System.Net;
 using Backrest.Agent.Core;
 using Backrest.Agent.Core.Configuration;
 using Backrest.Agent.Server.Grpc;
+using Backrest.Agent.Server.Health;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Prometheus;
 
@@ -23,9 +24,12 @@ internal static partial class AgentServerExtensions
         // A malformed request body is INVALID_ARGUMENT, not UNKNOWN with a stack trace (parsing precedes interceptors).
         builder.Services.AddStrictRequestParsing<BackupAgentService>(binder => V1.BackupAgent.BindService(binder, null));
         builder.Services.AddStrictRequestParsing<WalArchiveService>(binder => V1.WalArchive.BindService(binder, null));
-        builder.Services.AddGrpcHealthChecks().AddCheck("self", () => Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckResult.Healthy());
+        builder.Services.AddAgentHealth();
         builder.Services.AddHostedService<StartupTasks>();
         builder.Services.AddSingleton<Metrics.AgentMetrics>();
+        builder.Services.AddSingleton<Security.TlsFiles>();
+        builder.Services.AddSingleton<Security.AccessPolicy>();
+        builder.Services.AddSingleton<Security.ArchiveSocketPeers>();
 
         var socket = options.Listen.ArchiveSocket;
         Directory.CreateDirectory(Path.GetDirectoryName(socket)!);
@@ -36,27 +40,65 @@ internal static partial class AgentServerExtensions
 
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
-            kestrel.Listen(IPAddress.Parse(options.Listen.Address), options.Listen.Port, o => o.Protocols = HttpProtocols.Http2);
-            kestrel.ListenUnixSocket(socket, o => o.Protocols = HttpProtocols.Http2);
-            kestrel.Listen(IPAddress.Parse(options.Listen.Address), options.Listen.MetricsPort, o => o.Protocols = HttpProtocols.Http1);
+            var tls = kestrel.ApplicationServices.GetRequiredService<Security.TlsFiles>();
+            var peers = kestrel.ApplicationServices.GetRequiredService<Security.ArchiveSocketPeers>();
+            kestrel.Listen(IPAddress.Parse(options.Listen.Address), options.Listen.Port, o =>
+            {
+                o.Protocols = HttpProtocols.Http2;
+                UseTls(o, tls, clientCertificates: tls.ClientCertificatesRequired);
+            });
+            kestrel.ListenUnixSocket(socket, o =>
+            {
+                o.Protocols = HttpProtocols.Http2;
+                o.Use(peers.Middleware);
+            });
+            kestrel.Listen(IPAddress.Parse(options.Listen.Address), options.Listen.MetricsPort, o =>
+            {
+                o.Protocols = HttpProtocols.Http1;
+                if (options.Tls.Metrics)
+                {
+                    UseTls(o, tls, clientCertificates: false);
+                }
+            });
         });
         return builder;
     }
 
+    /// <summary>TLS from files re-read on change: each new connection gets the current certificate.</summary>
+    private static void UseTls(Microsoft.AspNetCore.Server.Kestrel.Core.ListenOptions listen, Security.TlsFiles tls, bool clientCertificates)
+    {
+        if (!tls.Enabled)
+        {
+            return;
+        }
+
+        listen.UseHttps(new Microsoft.AspNetCore.Server.Kestrel.Https.HttpsConnectionAdapterOptions
+        {
+            ServerCertificateSelector = (_, _) => tls.ServerCertificate,
+            ClientCertificateMode = clientCertificates
+                ? Microsoft.AspNetCore.Server.Kestrel.Https.ClientCertificateMode.RequireCertificate
+                : Microsoft.AspNetCore.Server.Kestrel.Https.ClientCertificateMode.NoCertificate,
+            ClientCertificateValidation = (certificate, _, _) => clientCertificates && tls.IsTrustedClient(certificate),
+        });
+    }
+
     public static WebApplication MapAgentEndpoints(this WebApplication app)
     {
+        app.UseMiddleware<Security.AccessControlMiddleware>();
         app.MapGrpcService<BackupAgentService>();
         app.MapGrpcService<WalArchiveService>();
-        app.MapGrpcHealthChecksService();
         var options = app.Services.GetRequiredService<AgentOptions>();
+        app.MapAgentHealth(options.Listen.MetricsPort);
         app.MapMetrics("/metrics", app.Services.GetRequiredService<Metrics.AgentMetrics>().Registry)
             .RequireHost($"*:{options.Listen.MetricsPort}");
+        var peers = app.Services.GetRequiredService<Security.ArchiveSocketPeers>();
+        app.Lifetime.ApplicationStarted.Register(() => File.SetUnixFileMode(options.Listen.ArchiveSocket, peers.SocketMode));
         return app;
     }
 }
 
 /// <summary>Start-up chores that need the container: stop orphans a killed agent left behind.</summary>
-internal sealed partial class StartupTasks(AgentOptions options, AgentRuntime runtime, ILogger<StartupTasks> logger) : IHostedService
+internal sealed partial class StartupTasks(AgentOptions options, AgentRuntime runtime, StartupGate gate, ILogger<StartupTasks> logger) : IHostedService
 {
     public async Task StartAsync(CancellationToken cancellationToken)
     {
@@ -71,6 +113,7 @@ internal sealed partial class StartupTasks(AgentOptions options, AgentRuntime ru
         }
 
         await OrphanReaper.ReapAsync(options, logger, cancellationToken);
+        gate.Complete();
         Log.Ready(logger, options.Stanza, options.Listen.Address, options.Listen.Port, options.Listen.ArchiveSocket);
     }
 

@@ -56,6 +56,15 @@ if (oneShot)
     return await OneShotRestore.RunAsync(args[1..], options, runtime);
 }
 
+// Certificates, keys and tokens are read once here, so a bad file stops start-up instead of failing each handshake.
+var securityErrors = new Backrest.Agent.Server.Security.TlsFiles(options, TimeProvider.System).CheckLoadable()
+    .Concat(new Backrest.Agent.Server.Security.AccessPolicy(options, TimeProvider.System).CheckLoadable()).ToList();
+if (securityErrors.Count > 0)
+{
+    Console.Error.WriteLine($"backrest-agent: {new ConfigurationException(securityErrors).Message}");
+    return 2;
+}
+
 if (ListenConflicts.FindInUse(options) is { } inUse)
 {
     Console.Error.WriteLine($"backrest-agent: {inUse}");

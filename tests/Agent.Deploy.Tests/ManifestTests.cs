@@ -90,13 +90,18 @@ public sealed partial class ManifestTests
         Assert.Contains(m.Agent.Ports, p => p.Name == "agent-grpc" && p.ContainerPort == grpcPort);
         Assert.Contains(m.Agent.Ports, p => p.Name == "metrics" && p.ContainerPort == int.Parse(m.AgentSettings["Agent__Listen__MetricsPort"]));
 
-        foreach (var probe in new[] { m.Agent.StartupProbe, m.Agent.LivenessProbe, m.Agent.ReadinessProbe })
+        // The control port runs mutual TLS, which kubelet's gRPC probes cannot speak: HTTP health on the metrics port.
+        foreach (var (probe, path) in new[] { (m.Agent.StartupProbe, "/healthz"), (m.Agent.LivenessProbe, "/healthz"), (m.Agent.ReadinessProbe, "/readyz") })
         {
             Assert.NotNull(probe);
-            Assert.Equal(grpcPort, probe.Grpc?.Port);
+            Assert.Equal(path, probe.HttpGet?.Path);
+            Assert.Equal("metrics", probe.HttpGet?.Port.Value);
         }
 
         Assert.Equal("0.0.0.0", m.AgentSettings["Agent__Listen__Address"]);
+        // Reachable from other pods, so the control port must not be cleartext (the agent refuses to start otherwise).
+        Assert.True(m.AgentSettings.ContainsKey("Agent__Tls__CertificateFile") && m.AgentSettings.ContainsKey("Agent__Tls__KeyFile"));
+        Assert.False(m.AgentSettings.TryGetValue("Agent__Tls__AllowPlaintext", out var plaintext) && plaintext == "true");
         Assert.NotNull(m.Postgres.ReadinessProbe);
     }
 

@@ -21,6 +21,10 @@ public sealed class AgentOptions
     public ListenOptions Listen { get; set; } = new();
 
     public OperationsOptions Operations { get; set; } = new();
+
+    public TlsOptions Tls { get; set; } = new();
+
+    public AuthOptions Auth { get; set; } = new();
 }
 
 /// <summary>How the agent runs its long operations (backups, restores, expires, deletes) and remembers them.</summary>
@@ -196,4 +200,10 @@ public sealed class ListenOptions
     /// Unix socket for the archive client, in a volume shared with the PostgreSQL container.
     /// </summary>
     public string ArchiveSocket { get; set; } = "/var/run/backrest-agent/agent.sock";
+
+    /// <summary>
+    /// A uid besides the agent's own (and root) that may connect to <see cref="ArchiveSocket"/>: PostgreSQL's, when its
+    /// container runs as another user. Checked on each connection with SO_PEERCRED.
+    /// </summary>
+    public int? ArchiveSocketUid { get; set; }
 }

@@ -100,6 +100,7 @@ public static partial class AgentOptionsValidator
             errors.Add($"{root}:Listen:MetricsPort must differ from {root}:Listen:Port ({listen.Port}).");
         }
         RequireAbsolute(errors, $"{root}:Listen:ArchiveSocket", listen.ArchiveSocket);
+        ValidateSecurity(errors, options);
 
         var operations = options.Operations;
         if (operations.ShutdownGraceSeconds is < 0 or > 3600)
@@ -181,6 +182,64 @@ public static partial class AgentOptionsValidator
                     });
                     break;
             }
+        }
+    }
+
+    private static void ValidateSecurity(List<string> errors, AgentOptions options)
+    {
+        const string tls = AgentOptions.SectionName + ":Tls";
+        var t = options.Tls;
+        foreach (var (name, value) in new[] { ("CertificateFile", t.CertificateFile), ("KeyFile", t.KeyFile), ("ClientCaFile", t.ClientCaFile) })
+        {
+            if (value is not null)
+            {
+                RequireAbsolute(errors, $"{tls}:{name}", value);
+            }
+        }
+
+        var tlsOn = t.CertificateFile is not null || t.KeyFile is not null;
+        if (tlsOn && (t.CertificateFile is null || t.KeyFile is null))
+        {
+            errors.Add($"{tls}:CertificateFile and {tls}:KeyFile go together: set both (PEM files, e.g. tls.crt and tls.key of a Kubernetes TLS Secret).");
+        }
+
+        if (t.ClientCaFile is not null && !tlsOn)
+        {
+            errors.Add($"{tls}:ClientCaFile needs {tls}:CertificateFile and {tls}:KeyFile: client certificates are checked only over TLS.");
+        }
+
+        if (t.Metrics && !tlsOn)
+        {
+            errors.Add($"{tls}:Metrics needs {tls}:CertificateFile and {tls}:KeyFile.");
+        }
+
+        if (!System.Net.IPAddress.TryParse(options.Listen.Address, out var address))
+        {
+            errors.Add($"{AgentOptions.SectionName}:Listen:Address '{options.Listen.Address}' is not an IP address (e.g. 127.0.0.1, or 0.0.0.0 for every interface).");
+        }
+        else if (!tlsOn && !t.AllowPlaintext && !System.Net.IPAddress.IsLoopback(address))
+        {
+            errors.Add($"{AgentOptions.SectionName}:Listen:Address {options.Listen.Address} is reachable from other hosts, and the control port would be cleartext: " +
+                $"set {tls}:CertificateFile and {tls}:KeyFile, or {tls}:AllowPlaintext=true for local development.");
+        }
+
+        const string auth = AgentOptions.SectionName + ":Auth";
+        if (options.Auth.TokensFile is { } tokens)
+        {
+            RequireAbsolute(errors, $"{auth}:TokensFile", tokens);
+        }
+
+        foreach (var (identity, role) in options.Auth.CertificateRoles)
+        {
+            if (role is not ("viewer" or "operator"))
+            {
+                errors.Add($"{auth}:CertificateRoles:{identity} '{role}' is not a role (use viewer or operator).");
+            }
+        }
+
+        if (options.Auth.CertificateRoles.Count > 0 && t.ClientCaFile is null)
+        {
+            errors.Add($"{auth}:CertificateRoles needs {tls}:ClientCaFile: without it no client certificate is asked for.");
         }
     }
 

@@ -22,8 +22,14 @@ internal sealed class BackupAgentService(
     private static readonly string AgentVersion =
         typeof(BackupAgentService).Assembly.GetName().Version?.ToString(3) ?? "0.0.0";
 
-    public override async Task<V1.AgentStatus> GetStatus(GetStatusRequest request, ServerCallContext context) =>
-        ProtoMapper.ToProto(await status.GetAsync(context.CancellationToken), AgentVersion);
+    public override async Task<V1.AgentStatus> GetStatus(GetStatusRequest request, ServerCallContext context)
+    {
+        var reply = ProtoMapper.ToProto(await status.GetAsync(context.CancellationToken), AgentVersion);
+        var security = context.GetHttpContext().RequestServices;
+        reply.TransportSecurity = security.GetRequiredService<Security.TlsFiles>().Mode;
+        reply.Authorization = security.GetRequiredService<Security.AccessPolicy>().Mode;
+        return reply;
+    }
 
     public override async Task<CreateStanzaReply> CreateStanza(CreateStanzaRequest request, ServerCallContext context) =>
         new() { Message = await stanza.CreateAsync(context.CancellationToken) };

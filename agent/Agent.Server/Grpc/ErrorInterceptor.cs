@@ -29,7 +29,7 @@ internal sealed partial class ErrorInterceptor(ILogger<ErrorInterceptor> logger)
         }
         catch (Exception ex) when (ex is not RpcException)
         {
-            throw Map(ex, context);
+            throw Map(ex, context, request as Google.Protobuf.IMessage);
         }
     }
 
@@ -43,11 +43,11 @@ internal sealed partial class ErrorInterceptor(ILogger<ErrorInterceptor> logger)
         }
         catch (Exception ex) when (ex is not RpcException)
         {
-            throw Map(ex, context);
+            throw Map(ex, context, request as Google.Protobuf.IMessage);
         }
     }
 
-    private RpcException Map(Exception exception, ServerCallContext context)
+    private RpcException Map(Exception exception, ServerCallContext context, Google.Protobuf.IMessage? request)
     {
         if (exception is OperationCanceledException && context.CancellationToken.IsCancellationRequested)
         {
@@ -59,7 +59,7 @@ internal sealed partial class ErrorInterceptor(ILogger<ErrorInterceptor> logger)
             var trailers = new Metadata();
             if (agent.Hint is { } hint)
             {
-                trailers.Add("hint", Shorten(AsciiOnly(hint), MaxTrailerLength));
+                trailers.Add("hint", Shorten(AsciiOnly(UserInput.Sanitize(hint, request)), MaxTrailerLength));
             }
 
             if (agent.PgBackRestCode != 0)
@@ -68,11 +68,14 @@ internal sealed partial class ErrorInterceptor(ILogger<ErrorInterceptor> logger)
             }
 
             var detail = agent.Hint is null ? agent.Message : $"{agent.Message} Hint: {agent.Hint}";
-            return new RpcException(new Status(ToStatusCode(agent.Kind), Shorten(detail, MaxDetailLength)), trailers);
+            return new RpcException(new Status(ToStatusCode(agent.Kind), Shorten(UserInput.Sanitize(detail, request), MaxDetailLength)), trailers);
         }
 
-        Log.UnhandledError(logger, context.Method, exception);
-        return new RpcException(new Status(StatusCode.Internal, "The agent hit an unexpected error; its log has the details."));
+        // The exception's text stays in the log: it may hold paths, input or internals. The id ties the reply to it.
+        var errorId = Guid.NewGuid().ToString("N")[..12];
+        Log.UnhandledError(logger, context.Method, errorId, exception);
+        return new RpcException(new Status(StatusCode.Internal,
+            $"The agent hit an unexpected error (error id {errorId}); its log has the details under that id."));
     }
 
     internal static StatusCode ToStatusCode(AgentErrorKind kind) => kind switch
@@ -131,7 +134,7 @@ internal sealed partial class ErrorInterceptor(ILogger<ErrorInterceptor> logger)
 
     private static partial class Log
     {
-        [LoggerMessage(EventId = LogEvents.UnhandledRpcError, EventName = nameof(LogEvents.UnhandledRpcError), Level = LogLevel.Error, Message = "Unexpected error in {Method}")]
-        public static partial void UnhandledError(ILogger logger, string method, Exception exception);
+        [LoggerMessage(EventId = LogEvents.UnhandledRpcError, EventName = nameof(LogEvents.UnhandledRpcError), Level = LogLevel.Error, Message = "Unexpected error {ErrorId} in {Method}")]
+        public static partial void UnhandledError(ILogger logger, string method, string errorId, Exception exception);
     }
 }

@@ -27,6 +27,9 @@ public sealed record AgentProcessOptions
 
     public TimeSpan StartTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>How <see cref="AgentProcess.Client"/> connects (and the start-up wait probes): cleartext by default.</summary>
+    public ClientSecurity ClientSecurity { get; init; } = new();
+
     /// <summary>Wires the agent to <paramref name="cluster"/>, in the cluster's directory.</summary>
     public static AgentProcessOptions For(PostgresCluster cluster, string stanza) => new()
     {
@@ -65,8 +68,8 @@ public sealed class AgentProcess : IAsyncDisposable
         SpoolPath = options.Directory.Combine("spool");
         LogFile = options.Directory.Combine("agent.log");
         _log = new ProcessLog(LogFile);
-        Channel = GrpcChannel.ForAddress($"http://{Address}");
-        Client = new BackupAgent.BackupAgentClient(Channel);
+        Channel = options.ClientSecurity.CreateChannel(Address);
+        Client = new BackupAgent.BackupAgentClient(options.ClientSecurity.CreateInvoker(Channel));
         LeakGuard.Register(this, () => Kill());
     }
 

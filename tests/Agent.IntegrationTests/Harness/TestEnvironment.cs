@@ -15,6 +15,9 @@ public sealed record TestEnvironmentOptions
     public bool StartPostgres { get; init; } = true;
 
     public bool StartAgent { get; init; } = true;
+
+    /// <summary>How the test's client connects to the agent (TLS, client certificate, token).</summary>
+    public ClientSecurity ClientSecurity { get; init; } = new();
 }
 
 /// <summary>
@@ -57,7 +60,11 @@ public sealed class TestEnvironment : IAsyncDisposable
             postgres = await PostgresCluster.CreateAsync(
                 new PostgresClusterOptions { Directory = directory, ArchiveSocket = socket, ExtraConfig = options.PostgresConfig },
                 cancellationToken);
-            agent = new AgentProcess(AgentProcessOptions.For(postgres, options.Stanza) with { Settings = options.AgentSettings });
+            agent = new AgentProcess(AgentProcessOptions.For(postgres, options.Stanza) with
+            {
+                Settings = options.AgentSettings,
+                ClientSecurity = options.ClientSecurity,
+            });
             if (agent.ArchiveSocket != socket)
             {
                 throw new InvalidOperationException($"The cluster archives to {socket}, the agent listens on {agent.ArchiveSocket}.");
