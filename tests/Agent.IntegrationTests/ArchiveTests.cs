@@ -251,6 +251,8 @@ public sealed partial class ArchiveTests(ITestOutputHelper output)
             while (!stop.IsCancellationRequested)
             {
                 using var connection = await listener.AcceptAsync(stop.Token);
+                // An HTTP/2 server's first frame, an empty SETTINGS, as the agent sends it: the connection is up.
+                await connection.SendAsync(new byte[] { 0, 0, 0, 4, 0, 0, 0, 0, 0 }, System.Net.Sockets.SocketFlags.None, stop.Token);
                 // Read what the client sends (preface, settings, the call) for a moment, then close without a reply.
                 var buffer = new byte[64 * 1024];
                 using var reading = CancellationTokenSource.CreateLinkedTokenSource(stop.Token);
