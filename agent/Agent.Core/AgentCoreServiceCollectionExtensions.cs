@@ -22,6 +22,7 @@ public static class AgentCoreServiceCollectionExtensions
         services.TryAddSingleton(options);
         services.TryAddSingleton(runtime);
         services.TryAddSingleton<IProcessRunner, ProcessRunner>();
+        services.TryAddSingleton<PgBackRestConfigFile>();
         services.TryAddSingleton<PgBackRestClient>();
         services.TryAddSingleton<PostgresClient>();
         services.TryAddSingleton<OperationDecisions>();

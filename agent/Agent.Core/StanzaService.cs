@@ -39,24 +39,39 @@ public sealed class StanzaService(PgBackRestClient pgBackRest, Configuration.Age
     }
 
     /// <summary>
-    /// Runs <c>pgbackrest check</c>: it archives a WAL segment and waits for it in every repository.
-    /// pgBackRest 2.45 cannot check one repository alone, so failures are attributed to the repositories
-    /// its error names ("repo2: [HostConnectError] ..."); when it names none, every repository failed.
+    /// Runs <c>pgbackrest check</c> once per repository, in parallel, each with a configuration holding that repository
+    /// alone (pgBackRest 2.45's check has no --repo): a dead repository fails its own check and no other. Each check has
+    /// a deadline, since a dead remote repository makes pgBackRest retry for minutes.
     /// </summary>
     public async Task<IReadOnlyList<RepositoryCheck>> CheckAsync(CancellationToken cancellationToken)
     {
-        var repos = Enumerable.Range(1, options.Repositories.Count).ToList();
-        var result = await pgBackRest.RunAsync("check", [], cancellationToken).ConfigureAwait(false);
+        var checks = Enumerable.Range(1, options.Repositories.Count).Select(r => CheckOneAsync(r, cancellationToken));
+        return await Task.WhenAll(checks).ConfigureAwait(false);
+    }
+
+    private async Task<RepositoryCheck> CheckOneAsync(int repo, CancellationToken cancellationToken)
+    {
+        var limit = TimeSpan.FromSeconds(options.PgBackRest.ArchiveTimeoutSeconds + options.PgBackRest.IoTimeoutSeconds);
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(limit);
+        ProcessResult result;
+        try
+        {
+            result = await pgBackRest.RunAsync("check", [], deadline.Token, terminateGrace: TimeSpan.FromSeconds(2), onlyRepo: repo)
+                .ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            return new RepositoryCheck(repo, false,
+                $"check did not finish within {limit.TotalSeconds:0} s: repo{repo} is probably unreachable (see its reachability in status).");
+        }
+
         if (result.ExitCode == 0)
         {
-            return repos.Select(r => new RepositoryCheck(r, true, "WAL archived; backup and archive settings valid.")).ToList();
+            return new RepositoryCheck(repo, true, "WAL archived; backup and archive settings valid.");
         }
 
         var error = PgBackRestErrors.FromFailure("check", result.ExitCode, result.Stderr);
-        var message = $"{error.Message} {error.Hint}".Trim();
-        var named = PgBackRestErrors.NamedRepositories(result.Stderr);
-        return repos.Select(r => named.Count == 0 || named.Contains(r)
-            ? new RepositoryCheck(r, false, message)
-            : new RepositoryCheck(r, true, "No error reported for this repository.")).ToList();
+        return new RepositoryCheck(repo, false, $"{error.Message} {error.Hint}".Trim());
     }
 }

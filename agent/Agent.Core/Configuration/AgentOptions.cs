@@ -25,6 +25,8 @@ public sealed class AgentOptions
     public TlsOptions Tls { get; set; } = new();
 
     public AuthOptions Auth { get; set; } = new();
+
+    public StatusOptions Status { get; set; } = new();
 }
 
 /// <summary>How the agent runs its long operations (backups, restores, expires, deletes) and remembers them.</summary>
@@ -44,6 +46,19 @@ public sealed class OperationsOptions
 
     public string ResolveHistoryPath(PgBackRestOptions pgBackRest) =>
         HistoryPath.Length > 0 ? HistoryPath : System.IO.Path.Combine(pgBackRest.SpoolPath, "agent-operations.json");
+}
+
+/// <summary>The status cache: how often it probes the repositories and reads pgBackRest info, and how long each may take.</summary>
+public sealed class StatusOptions
+{
+    /// <summary>Seconds between two refreshes; a dead repository is named in status within one interval.</summary>
+    public int IntervalSeconds { get; set; } = 30;
+
+    /// <summary>How long one reachability probe (list one object) may take before it counts as a timeout.</summary>
+    public int ProbeTimeoutSeconds { get; set; } = 5;
+
+    /// <summary>How long one <c>pgbackrest info --repo=N</c> may run before it is stopped (a dead repository blocks it).</summary>
+    public int InfoTimeoutSeconds { get; set; } = 30;
 }
 
 public sealed class PostgresOptions
@@ -133,6 +148,17 @@ public sealed class RepositoryOptions
 
     public bool? Bundle { get; set; }
 
+    /// <summary>none (default) or aes-256-cbc: the repository is encrypted with the passphrase below.</summary>
+    public string? CipherType { get; set; }
+
+    /// <summary>The cipher passphrase; prefer <see cref="CipherPassFile"/> (a mounted Secret, re-read when it changes).</summary>
+    public string? CipherPass { get; set; }
+
+    public string? CipherPassFile { get; set; }
+
+    /// <summary>A PEM file of the certificate authorities that sign the object store's certificate (repo-storage-ca-file).</summary>
+    public string? CaFile { get; set; }
+
     public S3RepositoryOptions? S3 { get; set; }
 
     public GcsRepositoryOptions? Gcs { get; set; }
@@ -153,13 +179,22 @@ public sealed class ScheduleOptions
     public string TimeZone { get; set; } = "UTC";
 }
 
+/// <summary>Secrets (Key, KeySecret) come from the setting or from the file named by its *File twin, re-read when it changes.</summary>
 public sealed class S3RepositoryOptions
 {
     public string Bucket { get; set; } = "";
     public string Endpoint { get; set; } = "";
     public string Region { get; set; } = "";
+
+    /// <summary>shared (Key and KeySecret) or auto (the instance's or pod's role).</summary>
+    public string KeyType { get; set; } = "shared";
     public string? Key { get; set; }
+    public string? KeyFile { get; set; }
     public string? KeySecret { get; set; }
+    public string? KeySecretFile { get; set; }
+
+    /// <summary>Server-side encryption with this KMS key (repo-s3-kms-key-id).</summary>
+    public string? KmsKeyId { get; set; }
     public string UriStyle { get; set; } = "host";
     public int? Port { get; set; }
     public bool VerifyTls { get; set; } = true;
@@ -168,9 +203,18 @@ public sealed class S3RepositoryOptions
 public sealed class GcsRepositoryOptions
 {
     public string Bucket { get; set; } = "";
+
+    /// <summary>host[:port]; pgBackRest ignores storage-port for GCS, so the port goes here (127.0.0.1:9443).</summary>
     public string? Endpoint { get; set; }
+
+    /// <summary>service (a service-account JSON key file), token (an access token) or auto (the node's credentials).</summary>
     public string KeyType { get; set; } = "service";
+
+    /// <summary>service: the path of the JSON key file; token: the token.</summary>
     public string? Key { get; set; }
+
+    /// <summary>A file holding the key: the JSON key file itself for service, the token for token.</summary>
+    public string? KeyFile { get; set; }
     public bool VerifyTls { get; set; } = true;
 }
 
@@ -178,7 +222,12 @@ public sealed class AzureRepositoryOptions
 {
     public string Account { get; set; } = "";
     public string Container { get; set; } = "";
+
+    /// <summary>The shared key or the SAS token, by <see cref="KeyType"/>.</summary>
     public string? Key { get; set; }
+    public string? KeyFile { get; set; }
+
+    /// <summary>shared or sas.</summary>
     public string KeyType { get; set; } = "shared";
     public string? Endpoint { get; set; }
     public string UriStyle { get; set; } = "host";

@@ -11,8 +11,6 @@ public static partial class AgentOptionsValidator
     public const int MaxRepositories = 4;
     public const int MaxProcessMax = 64;
 
-    private static readonly string[] RepositoryTypes = ["posix", "s3", "gcs", "azure"];
-
     /// <summary>Every error found; empty when the configuration is valid. Capabilities are optional
     /// so the static checks can run before the binary is probed.</summary>
     public static IReadOnlyList<string> Validate(AgentOptions options, PgBackRestCapabilities? capabilities = null)
@@ -139,50 +137,21 @@ public static partial class AgentOptionsValidator
         for (var i = 0; i < options.Repositories.Count; i++)
         {
             var repo = options.Repositories[i];
-            var at = $"{key}:{i}";
-            if (!RepositoryTypes.Contains(repo.Type))
+            var at = Repositories.RepositoryKind.KeyOf(i);
+            if (Repositories.RepositoryKind.Find(repo.Type) is not { } kind)
             {
-                errors.Add($"{at}:Type '{repo.Type}' is unknown (use posix, s3, gcs or azure).");
+                errors.Add($"{at}:Type '{repo.Type}' is unknown (use {string.Join(", ", Repositories.RepositoryKind.All.Select(k => k.Type))}).");
                 continue;
             }
 
-            if (repo.Type == "posix")
-            {
-                RequireAbsolute(errors, $"{at}:Path", repo.Path);
-            }
-            else if (!repo.Path.StartsWith('/'))
-            {
-                errors.Add($"{at}:Path '{repo.Path}' must start with '/' (the prefix inside the bucket or container).");
-            }
-
-            Retention.RetentionPolicy.Validate(errors, at, repo);
-
+            kind.Validate(repo, at, pgbr.BlockIncremental == true, errors);
             Schedules.BackupSchedule.Validate(errors, $"{at}:Schedules", repo.Schedules);
-
-            if (pgbr.BlockIncremental == true && repo.Bundle == false)
-            {
-                errors.Add($"{at}:Bundle is false but Agent:PgBackRest:BlockIncremental needs bundling: enable Bundle or disable BlockIncremental.");
-            }
-
-            switch (repo.Type)
-            {
-                case "s3":
-                    RequireSection(errors, $"{at}:S3", repo.S3, s3 => new()
-                    {
-                        ["Bucket"] = s3.Bucket, ["Endpoint"] = s3.Endpoint, ["Region"] = s3.Region,
-                    });
-                    break;
-                case "gcs":
-                    RequireSection(errors, $"{at}:Gcs", repo.Gcs, gcs => new() { ["Bucket"] = gcs.Bucket });
-                    break;
-                case "azure":
-                    RequireSection(errors, $"{at}:Azure", repo.Azure, az => new()
-                    {
-                        ["Account"] = az.Account, ["Container"] = az.Container,
-                    });
-                    break;
-            }
         }
+
+        const string status = AgentOptions.SectionName + ":Status";
+        RequirePositive(errors, $"{status}:IntervalSeconds", options.Status.IntervalSeconds);
+        RequirePositive(errors, $"{status}:ProbeTimeoutSeconds", options.Status.ProbeTimeoutSeconds);
+        RequirePositive(errors, $"{status}:InfoTimeoutSeconds", options.Status.InfoTimeoutSeconds);
     }
 
     private static void ValidateSecurity(List<string> errors, AgentOptions options)
@@ -240,24 +209,6 @@ public static partial class AgentOptionsValidator
         if (options.Auth.CertificateRoles.Count > 0 && t.ClientCaFile is null)
         {
             errors.Add($"{auth}:CertificateRoles needs {tls}:ClientCaFile: without it no client certificate is asked for.");
-        }
-    }
-
-    private static void RequireSection<T>(List<string> errors, string key, T? section, Func<T, Dictionary<string, string>> required)
-        where T : class
-    {
-        if (section is null)
-        {
-            errors.Add($"{key} is required for this repository type.");
-            return;
-        }
-
-        foreach (var (name, value) in required(section))
-        {
-            if (string.IsNullOrWhiteSpace(value))
-            {
-                errors.Add($"{key}:{name} is required.");
-            }
         }
     }
 

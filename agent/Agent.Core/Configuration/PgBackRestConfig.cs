@@ -1,4 +1,5 @@
 using System.Text;
+using Backrest.Agent.Core.Repositories;
 
 namespace Backrest.Agent.Core.Configuration;
 
@@ -8,7 +9,11 @@ namespace Backrest.Agent.Core.Configuration;
 /// </summary>
 public static class PgBackRestConfig
 {
-    public static string Render(AgentOptions options, EffectiveSettings settings)
+    /// <summary>
+    /// The whole file; with <paramref name="onlyRepo"/>, a file that configures that repository alone (per-repository
+    /// <c>check</c>, which pgBackRest cannot restrict with --repo). Secrets are read from their files now.
+    /// </summary>
+    public static string Render(AgentOptions options, EffectiveSettings settings, int? onlyRepo = null)
     {
         var pgbr = options.PgBackRest;
         var global = new List<(string Key, string Value)>
@@ -45,7 +50,11 @@ public static class PgBackRestConfig
 
         for (var i = 0; i < options.Repositories.Count; i++)
         {
-            global.AddRange(RepositoryLines(i + 1, options.Repositories[i], settings));
+            if (onlyRepo is null || onlyRepo == i + 1)
+            {
+                var repo = options.Repositories[i];
+                global.AddRange(RepositoryKind.Of(repo).ConfLines(i + 1, repo, RepositoryKind.KeyOf(i), settings.BlockIncrementalOn));
+            }
         }
 
         var pg = options.Postgres;
@@ -83,90 +92,6 @@ public static class PgBackRestConfig
         }
 
         File.Move(temp, path, overwrite: true);
-    }
-
-    private static IEnumerable<(string, string)> RepositoryLines(int key, RepositoryOptions repo, EffectiveSettings settings)
-    {
-        var p = $"repo{key}-";
-        yield return (p + "type", repo.Type);
-        yield return (p + "path", repo.Path);
-        foreach (var line in Retention.RetentionPolicy.ConfigLines(key, repo))
-        {
-            yield return line;
-        }
-
-        if (settings.BlockIncrementalOn)
-        {
-            yield return (p + "bundle", "y");
-            yield return (p + "block", "y");
-        }
-        else if (repo.Bundle is { } bundle)
-        {
-            yield return (p + "bundle", bundle ? "y" : "n");
-        }
-
-        switch (repo.Type)
-        {
-            case "s3" when repo.S3 is { } s3:
-                yield return (p + "s3-bucket", s3.Bucket);
-                yield return (p + "s3-endpoint", s3.Endpoint);
-                yield return (p + "s3-region", s3.Region);
-                yield return (p + "s3-uri-style", s3.UriStyle);
-                if (s3.Key is not null)
-                {
-                    yield return (p + "s3-key", s3.Key);
-                }
-
-                if (s3.KeySecret is not null)
-                {
-                    yield return (p + "s3-key-secret", s3.KeySecret);
-                }
-
-                if (s3.Port is { } s3Port)
-                {
-                    yield return (p + "storage-port", s3Port.ToString());
-                }
-
-                yield return (p + "storage-verify-tls", s3.VerifyTls ? "y" : "n");
-                break;
-            case "gcs" when repo.Gcs is { } gcs:
-                yield return (p + "gcs-bucket", gcs.Bucket);
-                yield return (p + "gcs-key-type", gcs.KeyType);
-                if (gcs.Endpoint is not null)
-                {
-                    yield return (p + "gcs-endpoint", gcs.Endpoint);
-                }
-
-                if (gcs.Key is not null)
-                {
-                    yield return (p + "gcs-key", gcs.Key);
-                }
-
-                yield return (p + "storage-verify-tls", gcs.VerifyTls ? "y" : "n");
-                break;
-            case "azure" when repo.Azure is { } az:
-                yield return (p + "azure-account", az.Account);
-                yield return (p + "azure-container", az.Container);
-                yield return (p + "azure-key-type", az.KeyType);
-                yield return (p + "azure-uri-style", az.UriStyle);
-                if (az.Key is not null)
-                {
-                    yield return (p + "azure-key", az.Key);
-                }
-
-                if (az.Endpoint is not null)
-                {
-                    yield return (p + "azure-endpoint", az.Endpoint);
-                }
-
-                if (az.Port is { } azPort)
-                {
-                    yield return (p + "storage-port", azPort.ToString());
-                }
-
-                yield return (p + "storage-verify-tls", az.VerifyTls ? "y" : "n");
-                break;
-        }
     }
 
     private static void AppendSection(StringBuilder text, string name, List<(string Key, string Value)> lines)

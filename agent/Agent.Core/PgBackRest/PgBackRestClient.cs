@@ -7,7 +7,7 @@ namespace Backrest.Agent.Core.PgBackRest;
 /// The one place that runs pgBackRest: always with the rendered config, the stanza, errors on stderr
 /// and the console either off or at detail level (progress). Never through a shell.
 /// </summary>
-public sealed partial class PgBackRestClient(IProcessRunner runner, AgentOptions options, ILogger<PgBackRestClient> logger)
+public sealed partial class PgBackRestClient(IProcessRunner runner, AgentOptions options, PgBackRestConfigFile config, ILogger<PgBackRestClient> logger)
 {
     public string Stanza => options.Stanza;
 
@@ -18,11 +18,14 @@ public sealed partial class PgBackRestClient(IProcessRunner runner, AgentOptions
         CancellationToken cancellationToken,
         Action<string>? onConsoleLine = null,
         TimeSpan? terminateGrace = null,
-        bool keepWholeStdout = false)
+        bool keepWholeStdout = false,
+        int? onlyRepo = null)
     {
+        // Rendered now: a rotated secret file reaches this very run. With onlyRepo, a file with that repository alone.
+        var configPath = onlyRepo is { } repo ? config.EnsureCurrentFor(repo) : config.EnsureCurrent();
         var argv = new List<string>
         {
-            $"--config={options.PgBackRest.ConfigPath}",
+            $"--config={configPath}",
             $"--stanza={options.Stanza}",
             "--log-level-stderr=warn",
             // Detail level carries per-file progress; otherwise keep stdout clean (info JSON).

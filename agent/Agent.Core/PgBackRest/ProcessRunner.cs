@@ -41,6 +41,16 @@ internal sealed partial class ProcessRunner : IProcessRunner
 {
     private const int SigTerm = 15;
 
+    /// <summary>
+    /// What a child may see of the agent's environment: the search path, locale and time zone, home, and the AWS
+    /// variables that point S3 key-type web-id/pod-id at their token files (names of files, not secrets).
+    /// </summary>
+    internal static readonly string[] InheritedVariables =
+    [
+        "PATH", "LANG", "LC_ALL", "TZ", "HOME", "TMPDIR",
+        "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+    ];
+
     public async Task<ProcessResult> RunAsync(ProcessSpec spec, CancellationToken cancellationToken)
     {
         var info = new ProcessStartInfo(spec.Executable)
@@ -53,6 +63,17 @@ internal sealed partial class ProcessRunner : IProcessRunner
         foreach (var argument in spec.Arguments)
         {
             info.ArgumentList.Add(argument);
+        }
+
+        // Children get a minimal environment, never the agent's own: it holds repository secrets
+        // (Agent__Repositories__N__S3__KeySecret), and pgBackRest reads PGBACKREST_* variables as options.
+        info.Environment.Clear();
+        foreach (var name in InheritedVariables)
+        {
+            if (System.Environment.GetEnvironmentVariable(name) is { } value)
+            {
+                info.Environment[name] = value;
+            }
         }
 
         foreach (var (name, value) in spec.Environment)

@@ -328,7 +328,7 @@ public sealed partial class RestoreService(
             throw AgentException.InvalidArgument($"data_directory '{path}' overlaps the live data directory '{live}': choose a separate directory.");
         }
 
-        var agentPaths = options.Repositories.Where(r => r.Type == "posix").Select(r => ("the repository", r.Path))
+        var agentPaths = options.Repositories.Where(r => Repositories.RepositoryKind.Of(r) is Repositories.PosixRepository).Select(r => ("the repository", r.Path))
             .Append(("pgBackRest's log path", options.PgBackRest.LogPath))
             .Append(("pgBackRest's lock path", options.PgBackRest.LockPath))
             .Append(("pgBackRest's spool path", options.PgBackRest.SpoolPath))

@@ -170,6 +170,6 @@ internal static partial class ConfigurationContract
     // The value is the user's own input, but it may be a mistyped secret: show only its start.
     private static string Shorten(string value) => value.Length <= 16 ? value : value[..16] + "...";
 
-    [GeneratedRegex(@"^(?!.*(File|Type|Id|Style|Path)$).*(Key|KeySecret|Secret|Passphrase|Token|Sas|Password)$", RegexOptions.IgnoreCase)]
+    [GeneratedRegex(@"^(?!.*(File|Type|Id|Style|Path)$).*(Key|KeySecret|Secret|Passphrase|Pass|Token|Sas|Password)$", RegexOptions.IgnoreCase)]
     private static partial Regex SecretName();
 }

@@ -106,7 +106,7 @@ public class AgentOptionsValidatorTests
     public void Validate_S3WithoutBucket_NamesTheMissingKey()
     {
         var options = Valid();
-        options.Repositories.Add(new RepositoryOptions { Type = "s3", Path = "/demo", S3 = new S3RepositoryOptions { Endpoint = "s3.amazonaws.com", Region = "eu-west-1" } });
+        options.Repositories.Add(new RepositoryOptions { Type = "s3", Path = "/demo", S3 = new S3RepositoryOptions { Endpoint = "s3.amazonaws.com", Region = "eu-west-1", Key = "k", KeySecret = "s" } });
         var error = Assert.Single(AgentOptionsValidator.Validate(options, V245));
         Assert.Equal("Agent:Repositories:1:S3:Bucket is required.", error);
     }

@@ -6,7 +6,7 @@ public class PgBackRestConfigTests
 {
     private static readonly PgBackRestCapabilities V245 = new(new Version(2, 45), new HashSet<string> { "gz", "lz4", "zst" });
 
-    private static Dictionary<string, Dictionary<string, string>> Sections(string conf)
+    internal static Dictionary<string, Dictionary<string, string>> Sections(string conf)
     {
         var sections = new Dictionary<string, Dictionary<string, string>>();
         Dictionary<string, string>? current = null;

@@ -58,4 +58,29 @@ public class ProcessRunnerTests
 
         Assert.Equal("789abcdef\n", tail.ToString());
     }
+
+    [Fact]
+    public async Task RunAsync_AgentHoldsSecretVariables_ChildSeesOnlyTheMinimalEnvironment()
+    {
+        const string name = "Agent__Repositories__1__S3__KeySecret";
+        Environment.SetEnvironmentVariable(name, "leaked-if-you-see-this");
+        Environment.SetEnvironmentVariable("PGBACKREST_REPO1_PATH", "/elsewhere");
+        try
+        {
+            var result = await new ProcessRunner().RunAsync(
+                new ProcessSpec("env", []) { KeepWholeStdout = true, Environment = new Dictionary<string, string> { ["EXTRA"] = "1" } },
+                CancellationToken.None);
+
+            var names = result.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l[..l.IndexOf('=')]).ToList();
+            Assert.DoesNotContain("leaked-if-you-see-this", result.Stdout);
+            Assert.All(names, n => Assert.Contains(n, ProcessRunner.InheritedVariables.Append("EXTRA")));
+            Assert.Contains("PATH", names);
+            Assert.Contains("EXTRA", names);
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable(name, null);
+            Environment.SetEnvironmentVariable("PGBACKREST_REPO1_PATH", null);
+        }
+    }
 }
