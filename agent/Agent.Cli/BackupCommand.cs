@@ -15,7 +15,7 @@ internal static class BackupCommand
             Required = true,
         };
         type.AcceptOnlyFromAmong("full", "diff", "incr");
-        var repo = CommonOptions.Repo("Repository to back up to, 1-4; 0 (default): the first configured repository.");
+        var repo = CommonOptions.Repo("Repository to back up to (as numbered in status); 0 (default): the first configured repository.");
         var wait = CommonOptions.Wait("backup");
         var queue = new Option<bool>("--queue")
         {

@@ -22,7 +22,7 @@ internal static class BackupsCommand
 
     public static Command Create(GlobalOptions globals)
     {
-        var repo = CommonOptions.Repo("Only this repository, 1-4; 0 (default): every repository.");
+        var repo = CommonOptions.Repo("Only this repository (as numbered in status); 0 (default): every repository.");
         var command = new Command("backups", "List the backups in the repositories.") { repo };
         command.SetAction(CommandRunner.Action(globals, async (context, cancellationToken) =>
         {

@@ -5,20 +5,19 @@ namespace Backrest.Agent.Cli;
 /// <summary>Options several commands share, with the same local checks (the agent checks again).</summary>
 internal static class CommonOptions
 {
-    public const int MaxRepo = 4;
-
+    /// <summary>Only the sign is checked here: how many repositories there are is the agent's to say (it names them when refusing).</summary>
     public static Option<int> Repo(string description)
     {
         var option = new Option<int>("--repo")
         {
             Description = description,
-            HelpName = "0-" + MaxRepo,
+            HelpName = "N",
         };
         option.Validators.Add(result =>
         {
-            if (result.GetValueOrDefault<int>() is < 0 or > MaxRepo)
+            if (result.GetValueOrDefault<int>() < 0)
             {
-                result.AddError($"--repo must be from 0 to {MaxRepo}.");
+                result.AddError("--repo must be a repository number (1, 2, ...) or 0.");
             }
         });
         return option;

@@ -8,7 +8,7 @@ internal static class RecoveryWindowCommand
 {
     public static Command Create(GlobalOptions globals)
     {
-        var repo = CommonOptions.Repo("Only this repository, 1-4; 0 (default): every repository.");
+        var repo = CommonOptions.Repo("Only this repository (as numbered in status); 0 (default): every repository.");
         var command = new Command(
             "recovery-window",
             "Show the earliest and latest points a restore can reach: from the end of the oldest backup to the last archived WAL.")

@@ -27,7 +27,7 @@ internal static class RestoreCommand
             Description = "Backup label to restore from; default: the newest backup that fits the target.",
             HelpName = "label",
         };
-        var repo = CommonOptions.Repo("Repository to restore from, 1-4; 0 (default): let pgBackRest choose.");
+        var repo = CommonOptions.Repo("Repository to restore from (as numbered in status); 0 (default): let pgBackRest choose.");
         var dataDirectory = new Option<string>("--data-directory")
         {
             Description = "Restore into this directory instead of the live data directory (clone, scratch copy, new replica).",

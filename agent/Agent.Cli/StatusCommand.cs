@@ -9,18 +9,25 @@ internal static class StatusCommand
 {
     public static Command Create(GlobalOptions globals)
     {
-        var command = new Command("status", "Show each agent's PostgreSQL, pgBackRest, WAL archiving, running operation, settings and warnings.");
-        command.SetAction(CommandRunner.Action(globals, RunAsync));
+        var command = new Command("status",
+            "Show each agent's PostgreSQL, repositories (reachability, info), WAL archiving, running operation, settings and warnings. " +
+            "Exit 1 when a repository is unreachable.");
+        var refresh = new Option<bool>("--refresh")
+        {
+            Description = "Probe every repository and read its info now instead of answering from the agent's cache (waits for a dead repository's deadline).",
+        };
+        command.Options.Add(refresh);
+        command.SetAction(CommandRunner.Action(globals, (context, cancellationToken) => RunAsync(context, context.ParseResult.GetValue(refresh), cancellationToken)));
         return command;
     }
 
-    private static async Task<int> RunAsync(CommandContext context, CancellationToken cancellationToken)
+    private static async Task<int> RunAsync(CommandContext context, bool refresh, CancellationToken cancellationToken)
     {
         var replies = await context.Agents.CallEachAsync(
-            (client, options) => client.GetStatusAsync(new GetStatusRequest(), options),
+            (client, options) => client.GetStatusAsync(new GetStatusRequest { Refresh = refresh }, options),
             cancellationToken);
         var first = true;
-        return context.WriteReplies(
+        var exitCode = context.WriteReplies(
             replies,
             (agent, status) =>
             {
@@ -33,6 +40,18 @@ internal static class StatusCommand
                 Write(new TextBlock(context.Output.Out, labelWidth: 18), agent, status, context.Time.GetUtcNow());
             },
             headings: false);
+
+        // A dead repository fails the command even though the agent answered: scripts and probes must notice it.
+        foreach (var (agent, status, _) in replies)
+        {
+            foreach (var repo in status?.Pgbackrest?.Repositories.Where(r => r.Reachability is { Reachable: false }) ?? [])
+            {
+                context.Output.Fail($"{agent}: {Format.Repo(repo.Repo)} ({repo.Type}) is unreachable: {repo.Reachability.ErrorClass}: {repo.Reachability.Message}");
+                exitCode = ExitCodes.Failure;
+            }
+        }
+
+        return exitCode;
     }
 
     internal static void Write(TextBlock block, AgentAddress agent, AgentStatus status, DateTimeOffset now)
@@ -40,7 +59,7 @@ internal static class StatusCommand
         block.Line($"agent {agent}" + (status.AgentVersion.Length > 0 ? $" (version {status.AgentVersion})" : ""));
         block.Field("stanza", Format.OrNone(status.Stanza));
         WritePostgres(block, status.Postgres);
-        WritePgBackRest(block, status.Pgbackrest);
+        WritePgBackRest(block, status.Pgbackrest, now);
         block.Field("operation", status.RunningOperation is { } operation ? DescribeRunning(operation) : "none");
         foreach (var retention in status.Retention)
         {
@@ -95,7 +114,7 @@ internal static class StatusCommand
         block.Field("postgresql", string.Join(", ", parts));
     }
 
-    private static void WritePgBackRest(TextBlock block, PgBackRestStatus? pgbackrest)
+    private static void WritePgBackRest(TextBlock block, PgBackRestStatus? pgbackrest, DateTimeOffset now)
     {
         if (pgbackrest is null)
         {
@@ -110,18 +129,44 @@ internal static class StatusCommand
             block.Field("info error", pgbackrest.Error);
         }
 
+        if (pgbackrest.InfoTime is not null)
+        {
+            block.Field("info read", Format.TimeWithAge(pgbackrest.InfoTime, now), indent: 2);
+        }
+
         foreach (var repo in pgbackrest.Repositories)
         {
             block.Field(
                 Format.Repo(repo.Repo),
-                $"{Format.OrNone(repo.Type)}: {Format.OrNone(repo.StatusMessage)} ({repo.StatusCode})",
+                $"{Format.OrNone(repo.Type)}: {Format.OrNone(repo.StatusMessage)} ({repo.StatusCode}), {DescribeReachability(repo.Reachability)}",
                 indent: 2);
+            if (repo.InfoError.Length > 0)
+            {
+                block.Field("", "info error: " + repo.InfoError, indent: 2);
+            }
         }
 
         if (pgbackrest.BackupLockHeld)
         {
             block.Field("backup lock", "held (a backup is running)");
         }
+    }
+
+    private static string DescribeReachability(RepositoryReachability? reachability)
+    {
+        if (reachability is null)
+        {
+            return "not probed yet";
+        }
+
+        var latency = string.Create(CultureInfo.InvariantCulture, $"{reachability.LatencySeconds * 1000:0} ms");
+        if (!reachability.Reachable)
+        {
+            return $"UNREACHABLE ({reachability.ErrorClass}, {latency}): {reachability.Message}";
+        }
+
+        var text = "reachable (" + latency + (reachability.HasFreeBytes ? ", " + Format.Size(reachability.FreeBytes) + " free" : "") + ")";
+        return reachability.Message.Length > 0 ? $"{text}: {reachability.Message}" : text;
     }
 
     private static string DescribeRunning(Operation operation)

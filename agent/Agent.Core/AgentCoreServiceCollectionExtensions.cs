@@ -8,6 +8,7 @@ using Backrest.Agent.Core.Postgres;
 using Backrest.Agent.Core.Restore;
 using Backrest.Agent.Core.Retention;
 using Backrest.Agent.Core.Schedules;
+using Backrest.Agent.Core.Status;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 
@@ -24,6 +25,8 @@ public static class AgentCoreServiceCollectionExtensions
         services.TryAddSingleton<IProcessRunner, ProcessRunner>();
         services.TryAddSingleton<PgBackRestConfigFile>();
         services.TryAddSingleton<PgBackRestClient>();
+        services.TryAddSingleton<StatusCache>();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, StatusRefreshLoop>());
         services.TryAddSingleton<PostgresClient>();
         services.TryAddSingleton<OperationDecisions>();
         services.TryAddSingleton<OperationRegistry>();

@@ -41,6 +41,11 @@ public static class LogEvents
     // PostgreSQL.
     public const int ArchiverWoken = 400;
 
+    // Repositories and the status cache.
+    public const int RepositoryUnreachable = 600;
+    public const int RepositoryReachableAgain = 601;
+    public const int RepositoryInfoFailed = 602;
+
     // The gRPC server.
     public const int UnhandledRpcError = 500;
 

@@ -5,7 +5,7 @@ namespace Backrest.Agent.Core;
 public sealed record RepositoryCheck(int Repo, bool Ok, string Message);
 
 /// <summary>stanza-create and check: the two commands that prove the path from PostgreSQL to every repository.</summary>
-public sealed class StanzaService(PgBackRestClient pgBackRest, Configuration.AgentOptions options, Postgres.PostgresClient postgres)
+public sealed class StanzaService(PgBackRestClient pgBackRest, Configuration.AgentOptions options, Postgres.PostgresClient postgres, Status.StatusCache cache)
 {
     private const int LockAcquireError = 50;
     private static readonly TimeSpan LockPatience = TimeSpan.FromSeconds(15);
@@ -32,6 +32,8 @@ public sealed class StanzaService(PgBackRestClient pgBackRest, Configuration.Age
 
         // WAL finished before the stanza existed could not be archived; PostgreSQL's archiver may be sleeping on it.
         await postgres.WakeStalledArchiverAsync(cancellationToken).ConfigureAwait(false);
+        // Status and lists answer from the cache: let them see the new stanza now, not at the next interval.
+        await cache.RefreshAsync(cancellationToken).ConfigureAwait(false);
         var warnings = PgBackRestErrors.Warnings(result.Stderr).ToList();
         return warnings.Count == 0
             ? $"Stanza '{pgBackRest.Stanza}' exists and is valid on every repository."

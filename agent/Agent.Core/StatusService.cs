@@ -1,7 +1,7 @@
 using Backrest.Agent.Core.Archive;
 using Backrest.Agent.Core.Configuration;
 using Backrest.Agent.Core.Operations;
-using Backrest.Agent.Core.PgBackRest;
+using Backrest.Agent.Core.Status;
 using Backrest.Agent.Core.Postgres;
 
 namespace Backrest.Agent.Core;
@@ -10,63 +10,52 @@ public sealed record AgentStatus(
     string Stanza,
     string DataDirectory,
     PostgresState Postgres,
-    StanzaInfo? Info,
-    string? InfoError,
+    StatusSnapshot Repositories,
     AgentRuntime Runtime,
     OperationSnapshot? Running,
     ArchiveStats Archive,
     ReadyBacklog Ready,
-    ArchiverStats? Archiver)
+    ArchiverStats? Archiver,
+    DateTimeOffset Now)
 {
     /// <summary>Each repository's retention as configured; an unconfigured one is also a start-up warning.</summary>
     public IReadOnlyList<Retention.RetentionPolicy> Retention { get; init; } = [];
 }
 
-/// <summary>One read of everything an operator asks first: is PostgreSQL up, is the stanza healthy, is WAL flowing.</summary>
+/// <summary>
+/// One read of everything an operator asks first: is PostgreSQL up, are the repositories reachable and the stanza
+/// healthy, is WAL flowing. Repository facts come from the status cache, so a dead repository never slows the answer.
+/// </summary>
 public sealed class StatusService(
     AgentOptions options,
     AgentRuntime runtime,
     PostgresClient postgres,
-    PgBackRestClient pgBackRest,
+    StatusCache cache,
     OperationRegistry operations,
     ArchiveService archive,
     TimeProvider time)
 {
-    private static readonly TimeSpan InfoTimeout = TimeSpan.FromSeconds(15);
-
-    public async Task<AgentStatus> GetAsync(CancellationToken cancellationToken)
+    /// <param name="refresh">Probe and read every repository first (each bounded by its deadline).</param>
+    public async Task<AgentStatus> GetAsync(bool refresh, CancellationToken cancellationToken)
     {
         var stateTask = postgres.GetStateAsync(cancellationToken);
         var archiverTask = postgres.GetArchiverStatsAsync(cancellationToken);
-        StanzaInfo? info = null;
-        string? infoError = null;
-        // A dead remote repository makes info retry for minutes; status must answer anyway.
-        using var infoTimeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        infoTimeout.CancelAfter(InfoTimeout);
-        try
+        if (refresh)
         {
-            info = await pgBackRest.InfoAsync(infoTimeout.Token).ConfigureAwait(false);
-        }
-        catch (AgentException ex)
-        {
-            infoError = ex.Message;
-        }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-        {
-            infoError = $"pgbackrest info did not answer within {InfoTimeout.TotalSeconds:0} s: a repository is probably unreachable.";
+            await cache.RefreshAsync(cancellationToken).ConfigureAwait(false);
         }
 
         return new AgentStatus(
             options.Stanza,
             options.Postgres.DataDirectory,
             await stateTask.ConfigureAwait(false),
-            info,
-            infoError,
+            cache.Snapshot(),
             runtime,
             operations.Running,
             archive.GetStats(),
             ReadyBacklog.Read(options.Postgres.DataDirectory, time.GetUtcNow()),
-            await archiverTask.ConfigureAwait(false))
+            await archiverTask.ConfigureAwait(false),
+            time.GetUtcNow())
         {
             Retention = Retention.RetentionPolicy.All(options),
         };

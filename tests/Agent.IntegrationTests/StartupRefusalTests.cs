@@ -54,6 +54,7 @@ public sealed class StartupRefusalTests
             ["Agent__Repositories__1__S3__Bucket"] = "bucket",
             ["Agent__Repositories__1__S3__Endpoint"] = "127.0.0.1",
             ["Agent__Repositories__1__S3__Region"] = "us-east-1",
+            ["Agent__Repositories__1__S3__Key"] = "AKIAEXAMPLE",
             ["Agent__Repositories__1__S3__KeySecret"] = secret,
         }, "config", "show");
 

@@ -1,6 +1,7 @@
 using Backrest.Agent.Core.Configuration;
 using Backrest.Agent.Core.Operations;
 using Backrest.Agent.Core.PgBackRest;
+using Backrest.Agent.Core.Status;
 
 namespace Backrest.Agent.Core.Backups;
 
@@ -20,6 +21,7 @@ public sealed class BackupService(
     AgentOptions options,
     AgentRuntime runtime,
     Postgres.PostgresClient postgres,
+    StatusCache cache,
     TimeProvider time)
 {
     public static readonly string[] BackupTypes = ["full", "diff", "incr"];
@@ -91,11 +93,14 @@ public sealed class BackupService(
         }
     }
 
-    public async Task<IReadOnlyList<BackupInfo>> ListAsync(int repo, CancellationToken cancellationToken)
+    /// <summary>From the status cache (never a pgBackRest run), with the time its oldest repository info was read.</summary>
+    public async Task<Cached<IReadOnlyList<BackupInfo>>> ListAsync(int repo, CancellationToken cancellationToken)
     {
         int? repoKey = repo == 0 ? null : ResolveRepo(options, repo);
-        var info = await pgBackRest.InfoAsync(cancellationToken).ConfigureAwait(false);
-        return info.Backups.Where(b => repoKey is null || b.RepoKey == repoKey).ToList();
+        await cache.WaitForFirstReadAsync(cancellationToken).ConfigureAwait(false);
+        var snapshot = cache.Snapshot();
+        var backups = snapshot.Info?.Backups.Where(b => repoKey is null || b.RepoKey == repoKey).ToList() ?? [];
+        return new Cached<IReadOnlyList<BackupInfo>>(backups, snapshot.InfoReadAt);
     }
 
     /// <summary>0 means the first repository; otherwise 1..4 and configured.</summary>

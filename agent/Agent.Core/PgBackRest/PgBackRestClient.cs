@@ -7,7 +7,7 @@ namespace Backrest.Agent.Core.PgBackRest;
 /// The one place that runs pgBackRest: always with the rendered config, the stanza, errors on stderr
 /// and the console either off or at detail level (progress). Never through a shell.
 /// </summary>
-public sealed partial class PgBackRestClient(IProcessRunner runner, AgentOptions options, PgBackRestConfigFile config, ILogger<PgBackRestClient> logger)
+public sealed partial class PgBackRestClient(IProcessRunner runner, AgentOptions options, PgBackRestConfigFile config, TimeProvider time, ILogger<PgBackRestClient> logger)
 {
     public string Stanza => options.Stanza;
 
@@ -62,14 +62,33 @@ public sealed partial class PgBackRestClient(IProcessRunner runner, AgentOptions
         return result;
     }
 
-    /// <summary>Reads this stanza's info. pgBackRest exits 0 even when the stanza is broken: read the status code.</summary>
-    public async Task<StanzaInfo> InfoAsync(CancellationToken cancellationToken)
+    /// <summary>
+    /// Raised after every successful info read, with the repository it was limited to (null: all of them) and when it
+    /// finished: the status cache keeps whatever any caller read, so a backup's own final info refreshes the list at once.
+    /// </summary>
+    public event Action<StanzaInfo, int?, DateTimeOffset>? InfoRead;
+
+    /// <summary>
+    /// Reads this stanza's info, of one repository or (null) of all, which waits for the slowest. pgBackRest exits 0
+    /// even when the stanza is broken: read the status code.
+    /// </summary>
+    public async Task<StanzaInfo> InfoAsync(CancellationToken cancellationToken, int? repo = null)
     {
-        // One JSON document: read whole (it grows with the backup count, not with the data).
-        var result = await RunCheckedAsync("info", ["--output=json"], cancellationToken, keepWholeStdout: true).ConfigureAwait(false);
+        string[] arguments = repo is { } key ? ["--output=json", $"--repo={key}"] : ["--output=json"];
+        // One JSON document: read whole (it grows with the backup count, not with the data). A stopped info has nothing to
+        // clean up: a short grace.
+        var result = await RunAsync("info", arguments, cancellationToken, terminateGrace: TimeSpan.FromSeconds(2), keepWholeStdout: true)
+            .ConfigureAwait(false);
+        if (result.ExitCode != 0)
+        {
+            throw PgBackRestErrors.FromFailure("info", result.ExitCode, result.Stderr);
+        }
+
         var stanzas = InfoParser.Parse(result.Stdout);
-        return stanzas.FirstOrDefault(s => s.Name == options.Stanza)
+        var info = stanzas.FirstOrDefault(s => s.Name == options.Stanza)
             ?? throw new AgentException(AgentErrorKind.Internal, $"pgbackrest info returned no entry for stanza '{options.Stanza}'.");
+        InfoRead?.Invoke(info, repo, time.GetUtcNow());
+        return info;
     }
 
     /// <summary>Reads the binary's version and compression types, once at start-up.</summary>

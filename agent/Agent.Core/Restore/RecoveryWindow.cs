@@ -1,4 +1,6 @@
+using Backrest.Agent.Core.Archive;
 using Backrest.Agent.Core.PgBackRest;
+using Backrest.Agent.Core.Postgres;
 
 namespace Backrest.Agent.Core.Restore;
 
@@ -26,6 +28,28 @@ public sealed record RecoveryWindow(
                 ? lastArchivedTime
                 : null;
         return new RecoveryWindow(repo, oldest?.Stop, oldest?.Label, oldest?.LsnStop, latestWal, latestTime);
+    }
+
+    /// <summary>
+    /// The window from cached info and the agent's archive figures: the newest WAL is the later of the info's archive max
+    /// and the last segment the agent acknowledged to PostgreSQL (stored in every repository by then), so the window's
+    /// end moves with each push, not only with each cache refresh.
+    /// </summary>
+    public static RecoveryWindow Current(StanzaInfo? info, int repo, ArchiveStats stats, ArchiverStats? archiver)
+    {
+        var lastWal = archiver?.LastArchivedWal ?? stats.LastArchivedWal;
+        var lastTime = archiver?.LastArchivedTime ?? stats.LastArchivedTime;
+        var window = info is null ? new RecoveryWindow(repo, null, null, null, null, null) : For(info, repo, lastWal, lastTime);
+        if (stats.LastArchivedWal is { Length: 24 } pushed && window.LatestWal is { } known && string.CompareOrdinal(pushed, known) > 0)
+        {
+            window = window with
+            {
+                LatestWal = pushed,
+                LatestTime = lastWal is not null && lastWal.StartsWith(pushed, StringComparison.Ordinal) ? lastTime : null,
+            };
+        }
+
+        return window;
     }
 
     public string Describe() => EarliestTime is null

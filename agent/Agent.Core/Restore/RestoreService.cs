@@ -5,6 +5,7 @@ using Backrest.Agent.Core.Configuration;
 using Backrest.Agent.Core.Operations;
 using Backrest.Agent.Core.PgBackRest;
 using Backrest.Agent.Core.Postgres;
+using Backrest.Agent.Core.Status;
 
 namespace Backrest.Agent.Core.Restore;
 
@@ -19,6 +20,7 @@ public sealed partial class RestoreService(
     ArchiveService archive,
     PostgresClient postgres,
     AgentOptions options,
+    StatusCache cache,
     TimeProvider time)
 {
     private static readonly string[] TargetTypes = ["latest", "immediate", "time", "xid", "lsn", "name", "standby"];
@@ -50,15 +52,20 @@ public sealed partial class RestoreService(
                 last.Error?.Hint, last.Error?.PgBackRestCode ?? 0);
     }
 
-    public async Task<IReadOnlyList<RecoveryWindow>> GetWindowsAsync(int repo, CancellationToken cancellationToken)
+    /// <summary>
+    /// From the status cache (never a pgBackRest run). The newest WAL is the later of the cached info's archive max and
+    /// the last segment the agent acknowledged to PostgreSQL (stored in every repository by then), so the window's end
+    /// moves with each push, not only with each refresh.
+    /// </summary>
+    public async Task<Cached<IReadOnlyList<RecoveryWindow>>> GetWindowsAsync(int repo, CancellationToken cancellationToken)
     {
         var repos = repo == 0 ? Enumerable.Range(1, options.Repositories.Count) : [BackupService.ResolveRepo(options, repo)];
-        var info = await pgBackRest.InfoAsync(cancellationToken).ConfigureAwait(false);
+        await cache.WaitForFirstReadAsync(cancellationToken).ConfigureAwait(false);
+        var snapshot = cache.Snapshot();
         var stats = archive.GetStats();
         var archiver = await postgres.GetArchiverStatsAsync(cancellationToken).ConfigureAwait(false);
-        var lastWal = archiver?.LastArchivedWal ?? stats.LastArchivedWal;
-        var lastTime = archiver?.LastArchivedTime ?? stats.LastArchivedTime;
-        return repos.Select(r => RecoveryWindow.For(info, r, lastWal, lastTime)).ToList();
+        var windows = repos.Select(r => RecoveryWindow.Current(snapshot.Info, r, stats, archiver)).ToList();
+        return new Cached<IReadOnlyList<RecoveryWindow>>(windows, snapshot.InfoReadAt);
     }
 
     /// <summary>Every check the agent can make before pgBackRest touches a file.</summary>

@@ -17,14 +17,16 @@ internal sealed class BackupAgentService(
     RestoreService restores,
     OperationRegistry operations,
     BackupScheduler scheduler,
-    RetentionService retention) : BackupAgent.BackupAgentBase
+    RetentionService retention,
+
+    TimeProvider time) : BackupAgent.BackupAgentBase
 {
     private static readonly string AgentVersion =
         typeof(BackupAgentService).Assembly.GetName().Version?.ToString(3) ?? "0.0.0";
 
     public override async Task<V1.AgentStatus> GetStatus(GetStatusRequest request, ServerCallContext context)
     {
-        var reply = ProtoMapper.ToProto(await status.GetAsync(context.CancellationToken), AgentVersion);
+        var reply = ProtoMapper.ToProto(await status.GetAsync(request.Refresh, context.CancellationToken), AgentVersion);
         var security = context.GetHttpContext().RequestServices;
         reply.TransportSecurity = security.GetRequiredService<Security.TlsFiles>().Mode;
         reply.Authorization = security.GetRequiredService<Security.AccessPolicy>().Mode;
@@ -61,15 +63,27 @@ internal sealed class BackupAgentService(
 
     public override async Task<ListBackupsReply> ListBackups(ListBackupsRequest request, ServerCallContext context)
     {
-        var reply = new ListBackupsReply();
-        reply.Backups.AddRange((await backups.ListAsync(request.Repo, context.CancellationToken)).Select(ProtoMapper.ToProto));
+        var list = await backups.ListAsync(request.Repo, context.CancellationToken);
+        var reply = new ListBackupsReply { InfoTime = ProtoMapper.ToTimestamp(list.ReadAt) };
+        if (list.ReadAt is { } readAt)
+        {
+            reply.InfoAgeSeconds = (time.GetUtcNow() - readAt).TotalSeconds;
+        }
+
+        reply.Backups.AddRange(list.Value.Select(ProtoMapper.ToProto));
         return reply;
     }
 
     public override async Task<GetRecoveryWindowReply> GetRecoveryWindow(GetRecoveryWindowRequest request, ServerCallContext context)
     {
-        var reply = new GetRecoveryWindowReply();
-        reply.Windows.AddRange((await restores.GetWindowsAsync(request.Repo, context.CancellationToken)).Select(ProtoMapper.ToProto));
+        var windows = await restores.GetWindowsAsync(request.Repo, context.CancellationToken);
+        var reply = new GetRecoveryWindowReply { InfoTime = ProtoMapper.ToTimestamp(windows.ReadAt) };
+        if (windows.ReadAt is { } readAt)
+        {
+            reply.InfoAgeSeconds = (time.GetUtcNow() - readAt).TotalSeconds;
+        }
+
+        reply.Windows.AddRange(windows.Value.Select(ProtoMapper.ToProto));
         return reply;
     }
 

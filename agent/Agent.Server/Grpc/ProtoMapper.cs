@@ -2,6 +2,7 @@ using Backrest.Agent.Core;
 using Backrest.Agent.Core.Backups;
 using Backrest.Agent.Core.Operations;
 using Backrest.Agent.Core.PgBackRest;
+using Backrest.Agent.Core.Repositories;
 using Backrest.Agent.Core.Restore;
 using Google.Protobuf.WellKnownTypes;
 using V1 = Backrest.Agent.V1;
@@ -127,7 +128,6 @@ internal static class ProtoMapper
             Pgbackrest = new V1.PgBackRestStatus
             {
                 Version = s.Runtime.Capabilities.Version.ToString(),
-                Error = s.InfoError ?? "",
             },
             RunningOperation = s.Running is null ? null : ToProto(s.Running),
             Archive = new V1.ArchiveStatus
@@ -141,18 +141,36 @@ internal static class ProtoMapper
             },
         };
 
-        if (s.Info is { } info)
+        var snapshot = s.Repositories;
+        status.Pgbackrest.Error = snapshot.InfoError ?? "";
+        status.Pgbackrest.InfoTime = ToTimestamp(snapshot.InfoReadAt);
+        if (snapshot.InfoReadAt is { } readAt)
+        {
+            status.Pgbackrest.InfoAgeSeconds = (s.Now - readAt).TotalSeconds;
+        }
+
+        if (snapshot.Info is { } info)
         {
             status.Pgbackrest.StanzaStatusCode = info.StatusCode;
             status.Pgbackrest.StanzaStatusMessage = info.StatusMessage;
             status.Pgbackrest.BackupLockHeld = info.BackupLock.Held;
-            status.Pgbackrest.Repositories.AddRange(info.Repositories.Select(r => new V1.RepositoryStatus
-            {
-                Repo = r.Key,
-                StatusCode = r.StatusCode,
-                StatusMessage = r.StatusMessage,
-            }));
         }
+
+        // Every configured repository, read or not, so a client can name the one that is dead.
+        status.Pgbackrest.Repositories.AddRange(snapshot.Repositories.Select(r =>
+        {
+            var own = r.Read.Info?.Repositories.FirstOrDefault(x => x.Key == r.Repo);
+            return new V1.RepositoryStatus
+            {
+                Repo = r.Repo,
+                Type = r.Type,
+                StatusCode = own?.StatusCode ?? r.Read.Info?.StatusCode ?? 0,
+                StatusMessage = own?.StatusMessage ?? r.Read.Info?.StatusMessage ?? "not read yet",
+                Reachability = r.Probe is { } probe ? ToProto(probe) : null,
+                InfoTime = ToTimestamp(r.Read.ReadAt),
+                InfoError = r.Read.Error ?? "",
+            };
+        }));
 
         status.Archive.Repositories.AddRange(s.Archive.Repositories.Select(r => new V1.RepositoryArchiveStats
         {
@@ -199,6 +217,24 @@ internal static class ProtoMapper
         Last = s.Last is null ? null : ToProto(s.Last),
     };
 
+    public static V1.RepositoryReachability ToProto(ProbeResult probe)
+    {
+        var reply = new V1.RepositoryReachability
+        {
+            Reachable = probe.Reachable,
+            ErrorClass = probe.ErrorClass is { } errorClass ? ProbeResult.Name(errorClass) : "",
+            Message = probe.Message ?? "",
+            LatencySeconds = probe.Latency.TotalSeconds,
+            CheckedTime = ToTimestamp(probe.CheckedAt),
+        };
+        if (probe.FreeBytes is { } free)
+        {
+            reply.FreeBytes = free;
+        }
+
+        return reply;
+    }
+
     public static V1.RecoveryWindow ToProto(RecoveryWindow w) => new()
     {
         Repo = w.Repo,
@@ -224,5 +260,5 @@ internal static class ProtoMapper
         ArchiveModeOn = r.ArchiveModeOn,
     };
 
-    private static Timestamp? ToTimestamp(DateTimeOffset? value) => value is { } v ? Timestamp.FromDateTimeOffset(v) : null;
+    public static Timestamp? ToTimestamp(DateTimeOffset? value) => value is { } v ? Timestamp.FromDateTimeOffset(v) : null;
 }

@@ -3,7 +3,9 @@ using Backrest.Agent.Core.Archive;
 using Backrest.Agent.Core.Configuration;
 using Backrest.Agent.Core.Operations;
 using Backrest.Agent.Core.Postgres;
+using Backrest.Agent.Core.Repositories;
 using Backrest.Agent.Core.Restore;
+using Backrest.Agent.Core.Status;
 using Prometheus;
 
 namespace Backrest.Agent.Server.Metrics;
@@ -11,17 +13,16 @@ namespace Backrest.Agent.Server.Metrics;
 /// <summary>
 /// The agent's Prometheus metrics, in a registry of its own (no static state). Counters are fed as
 /// events happen; gauges are read at scrape time from the agent's memory, the archive_status directory
-/// and pg_stat_archiver — cheap reads; the recovery window (a pgbackrest info call) is cached.
+/// and pg_stat_archiver — cheap reads; repository facts (reachability, recovery window) come from the status cache, so a
+/// scrape never starts pgBackRest and a dead repository never slows it. An unknown value is an absent series, never 0.
 /// Labels are only stanza and repo: no backup labels or WAL names, so the series count stays fixed.
 /// </summary>
 internal sealed class AgentMetrics
 {
-    private static readonly TimeSpan WindowRefresh = TimeSpan.FromSeconds(60);
-
     private readonly AgentOptions _options;
     private readonly ArchiveService _archive;
     private readonly PostgresClient _postgres;
-    private readonly RestoreService _restores;
+    private readonly StatusCache _cache;
     private readonly OperationRegistry _operations;
     private readonly TimeProvider _time;
     private readonly Histogram _pushDuration;
@@ -41,15 +42,21 @@ internal sealed class AgentMetrics
     private readonly Gauge _windowLatest;
     private readonly Gauge _running;
     private readonly Counter _decisions;
-    private DateTimeOffset _windowReadAt = DateTimeOffset.MinValue;
+    private readonly Gauge _repoUp;
+    private readonly Gauge _probeDuration;
+    private readonly Gauge _probeError;
+    private readonly Gauge _probeTime;
+    private readonly Gauge _repoFree;
+    private readonly Gauge _infoTime;
+    private readonly Gauge _cacheAge;
 
-    public AgentMetrics(AgentOptions options, ArchiveService archive, PostgresClient postgres, RestoreService restores,
+    public AgentMetrics(AgentOptions options, ArchiveService archive, PostgresClient postgres, StatusCache cache,
         OperationRegistry operations, TimeProvider time)
     {
         _options = options;
         _archive = archive;
         _postgres = postgres;
-        _restores = restores;
+        _cache = cache;
         _operations = operations;
         _time = time;
         Registry = Prometheus.Metrics.NewCustomRegistry();
@@ -84,6 +91,18 @@ internal sealed class AgentMetrics
             "What the agent decided about each backup asked for or scheduled (result: started, queued, already_queued, " +
             "dropped_covered, refused_busy, skipped_not_primary, caught_up); kind is the backup type.", ["stanza", "repo", "kind", "result"]);
 
+        _repoUp = factory.CreateGauge("pgbackrest_repo_up",
+            "1 when the repository's last reachability probe (list one object; posix: writable directory) succeeded, else 0.", repo);
+        _probeDuration = factory.CreateGauge("pgbackrest_repo_probe_duration_seconds", "How long the last reachability probe took.", repo);
+        _probeError = factory.CreateGauge("pgbackrest_repo_probe_error_info",
+            "1 for the error class of the last failed probe (class: dns, connect, tls, auth, not-found, permission, timeout, other); absent while reachable.",
+            ["stanza", "repo", "class"]);
+        _probeTime = factory.CreateGauge("pgbackrest_repo_probe_timestamp_seconds", "When the repository was last probed.", repo);
+        _repoFree = factory.CreateGauge("pgbackrest_repo_free_bytes", "Free bytes on a posix repository's volume.", repo);
+        _infoTime = factory.CreateGauge("pgbackrest_info_last_success_timestamp_seconds", "When pgbackrest info of the repository last succeeded.", repo);
+        _cacheAge = factory.CreateGauge("pgbackrest_status_cache_age_seconds",
+            "Age of the oldest repository info the agent answers from (status, backups, windows, these metrics); absent until every repository was read once.", stanza);
+
         Registry.AddBeforeCollectCallback(CollectAsync);
     }
 
@@ -113,7 +132,8 @@ internal sealed class AgentMetrics
         _readyBytes.WithLabels(stanza).Set(ready.Bytes);
         _oldestReady.WithLabels(stanza).Set(ready.OldestAge.TotalSeconds);
 
-        if (await _postgres.GetArchiverStatsAsync(cancellationToken) is { } archiver)
+        var archiver = await _postgres.GetArchiverStatsAsync(cancellationToken);
+        if (archiver is not null)
         {
             _pgArchived.WithLabels(stanza).Set(archiver.ArchivedCount);
             _pgFailed.WithLabels(stanza).Set(archiver.FailedCount);
@@ -132,22 +152,47 @@ internal sealed class AgentMetrics
             _running.WithLabels(stanza, kind.ToString().ToLowerInvariant()).Set(running?.Kind == kind ? 1 : 0);
         }
 
-        if (_time.GetUtcNow() - _windowReadAt > WindowRefresh)
-        {
-            try
-            {
-                foreach (var window in await _restores.GetWindowsAsync(0, cancellationToken))
-                {
-                    SetTimestamp(_windowEarliest.WithLabels(stanza, window.Repo.ToString()), window.EarliestTime);
-                    SetTimestamp(_windowLatest.WithLabels(stanza, window.Repo.ToString()), window.LatestTime);
-                }
+        CollectRepositories(stanza, stats, archiver);
+    }
 
-                _windowReadAt = _time.GetUtcNow();
-            }
-            catch (AgentException)
+    private void CollectRepositories(string stanza, ArchiveStats stats, ArchiverStats? archiver)
+    {
+        var now = _time.GetUtcNow();
+        var snapshot = _cache.Snapshot();
+        var info = snapshot.Info;
+        foreach (var r in snapshot.Repositories)
+        {
+            var key = r.Repo.ToString();
+            var window = RecoveryWindow.Current(info, r.Repo, stats, archiver);
+            SetOrRemove(_windowEarliest, Seconds(window.EarliestTime), stanza, key);
+            SetOrRemove(_windowLatest, Seconds(window.LatestTime), stanza, key);
+            SetOrRemove(_infoTime, Seconds(r.Read.ReadAt), stanza, key);
+            var probe = r.Probe;
+            SetOrRemove(_repoUp, probe is null ? null : probe.Reachable ? 1 : 0, stanza, key);
+            SetOrRemove(_probeDuration, probe?.Latency.TotalSeconds, stanza, key);
+            SetOrRemove(_probeTime, Seconds(probe?.CheckedAt), stanza, key);
+            SetOrRemove(_repoFree, probe?.FreeBytes, stanza, key);
+            foreach (var errorClass in Enum.GetValues<ProbeErrorClass>())
             {
-                // The stanza may not exist yet; the window gauges stay as they were.
+                SetOrRemove(_probeError, probe?.ErrorClass == errorClass ? 1 : null, stanza, key, ProbeResult.Name(errorClass));
             }
+        }
+
+        SetOrRemove(_cacheAge, snapshot.InfoReadAt is { } readAt ? (now - readAt).TotalSeconds : null, stanza);
+    }
+
+    private static double? Seconds(DateTimeOffset? value) => value?.ToUnixTimeMilliseconds() / 1000.0;
+
+    /// <summary>Unknown is absent: the series is removed rather than left at a stale value or set to 0.</summary>
+    private static void SetOrRemove(Gauge gauge, double? value, params string[] labels)
+    {
+        if (value is { } v)
+        {
+            gauge.WithLabels(labels).Set(v);
+        }
+        else
+        {
+            gauge.RemoveLabelled(labels);
         }
     }
 

@@ -1,0 +1,258 @@
+using Backrest.Agent.Core.Configuration;
+using Backrest.Agent.Core.PgBackRest;
+using Backrest.Agent.Core.Repositories;
+using Microsoft.Extensions.Logging;
+
+namespace Backrest.Agent.Core.Status;
+
+/// <summary>What pgBackRest info last said about one repository, and whether the last attempt failed.</summary>
+public sealed record RepositoryInfoRead(StanzaInfo? Info, DateTimeOffset? ReadAt, string? Error, DateTimeOffset? ErrorAt);
+
+/// <summary>One repository as the cache knows it: its kind, its last info read and its last probe.</summary>
+public sealed record CachedRepository(int Repo, string Type, RepositoryInfoRead Read, ProbeResult? Probe)
+{
+    /// <summary>False when the last probe failed; true when it succeeded or none ran yet (unknown is not dead).</summary>
+    public bool Reachable => Probe?.Reachable != false;
+}
+
+/// <summary>An immutable view of the cache. Every reader (status, lists, windows, metrics) answers from one of these.</summary>
+public sealed record StatusSnapshot(string Stanza, IReadOnlyList<CachedRepository> Repositories)
+{
+    /// <summary>Every repository's last info in one stanza view; null while none has been read.</summary>
+    public StanzaInfo? Info => Merge(Stanza, Repositories.Select(r => r.Read.Info).OfType<StanzaInfo>().ToList());
+
+    /// <summary>When the oldest info in <see cref="Info"/> was read: how old the answer's data is.</summary>
+    public DateTimeOffset? InfoReadAt => Repositories.All(r => r.Read.ReadAt is not null) ? Repositories.Min(r => r.Read.ReadAt) : null;
+
+    /// <summary>Why repositories' info could not be read, one clause each; null when all were read at their last try.</summary>
+    public string? InfoError
+    {
+        get
+        {
+            var failed = Repositories.Where(r => r.Read.Error is not null || r.Read.ReadAt is null).Select(r => r.Read.Error is { } e
+                ? $"repo{r.Repo}: {e}" + (r.Read.ReadAt is { } at ? $" (showing its info from {at:yyyy-MM-dd HH:mm:ss} UTC)" : "")
+                : $"repo{r.Repo}: not read yet").ToList();
+            return failed.Count == 0 ? null : string.Join("; ", failed);
+        }
+    }
+
+    internal static StanzaInfo? Merge(string stanza, IReadOnlyList<StanzaInfo> parts)
+    {
+        if (parts.Count == 0)
+        {
+            return null;
+        }
+
+        var codes = parts.Select(p => (p.StatusCode, p.StatusMessage)).Distinct().ToList();
+        var (code, message) = codes.Count == 1 ? codes[0] : (4, "different across repos");
+        return new StanzaInfo(
+            stanza, code, message,
+            new LockInfo(parts.Any(p => p.BackupLock.Held), parts.Select(p => p.BackupLock.Size).Max(), parts.Select(p => p.BackupLock.SizeComplete).Max()),
+            parts.Select(p => p.RestoreLock).FirstOrDefault(l => l is not null),
+            parts.SelectMany(p => p.Databases).ToList(),
+            parts.SelectMany(p => p.Archives).ToList(),
+            parts.SelectMany(p => p.Repositories).OrderBy(r => r.Key).ToList(),
+            parts.SelectMany(p => p.Backups).OrderBy(b => b.Start).ThenBy(b => b.RepoKey).ToList());
+    }
+}
+
+/// <summary>
+/// The agent's knowledge of its repositories, kept fresh by <see cref="StatusRefreshLoop"/>: per repository a
+/// <c>pgbackrest info --repo=N</c> under a deadline and a reachability probe, each running on its own, so one dead
+/// repository delays nothing but its own entry. Readers never start pgBackRest; they get a snapshot and its age.
+/// </summary>
+public sealed partial class StatusCache
+{
+    private readonly AgentOptions _options;
+    private readonly PgBackRestClient _pgBackRest;
+    private readonly TimeProvider _time;
+    private readonly ILogger<StatusCache> _logger;
+    private readonly Slot[] _slots;
+    private readonly Lock _gate = new();
+
+    public StatusCache(AgentOptions options, PgBackRestClient pgBackRest, TimeProvider time, ILogger<StatusCache> logger)
+    {
+        _options = options;
+        _pgBackRest = pgBackRest;
+        _time = time;
+        _logger = logger;
+        _slots = options.Repositories.Select((r, i) => new Slot(i + 1, r)).ToArray();
+        pgBackRest.InfoRead += Store;
+    }
+
+    public StatusSnapshot Snapshot()
+    {
+        lock (_gate)
+        {
+            return new StatusSnapshot(_options.Stanza, _slots.Select(s => new CachedRepository(s.Repo, s.Options.Type, s.Read, s.Probe)).ToList());
+        }
+    }
+
+    /// <summary>Starts an info read and a probe of every repository that has none running; returns at once.</summary>
+    public void StartRefresh(CancellationToken stopping)
+    {
+        lock (_gate)
+        {
+            foreach (var slot in _slots)
+            {
+                if (slot.InfoTask is not { IsCompleted: false })
+                {
+                    slot.InfoTask = Task.Run(() => ReadInfoAsync(slot, stopping), stopping);
+                }
+
+                if (slot.ProbeTask is not { IsCompleted: false })
+                {
+                    slot.ProbeTask = Task.Run(() => ProbeAsync(slot, stopping), stopping);
+                }
+            }
+        }
+    }
+
+    /// <summary>Refreshes now and waits for every repository's info and probe (each bounded by its own deadline).</summary>
+    public async Task RefreshAsync(CancellationToken cancellationToken)
+    {
+        StartRefresh(CancellationToken.None);
+        await Task.WhenAll(Running()).WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Waits until every repository's info was tried once (at most its deadline), so that the first list after a
+    /// start is not empty only because the cache was. Later calls return at once.
+    /// </summary>
+    public async Task WaitForFirstReadAsync(CancellationToken cancellationToken)
+    {
+        Task[] first;
+        lock (_gate)
+        {
+            first = _slots.Select(s => s.FirstRead.Task).ToArray();
+        }
+
+        await Task.WhenAll(first).WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private IEnumerable<Task> Running()
+    {
+        lock (_gate)
+        {
+            return _slots.SelectMany(s => new[] { s.InfoTask, s.ProbeTask }).OfType<Task>().ToList();
+        }
+    }
+
+    private async Task ReadInfoAsync(Slot slot, CancellationToken stopping)
+    {
+        var limit = TimeSpan.FromSeconds(_options.Status.InfoTimeoutSeconds);
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+        deadline.CancelAfter(limit);
+        string? error = null;
+        try
+        {
+            // Store() records the result through the client's InfoRead event.
+            await _pgBackRest.InfoAsync(deadline.Token, slot.Repo).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!stopping.IsCancellationRequested)
+        {
+            error = $"pgbackrest info --repo={slot.Repo} did not answer within {limit.TotalSeconds:0} s and was stopped";
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            error = ex.Message;
+        }
+        catch (OperationCanceledException)
+        {
+            slot.FirstRead.TrySetResult();
+            return;
+        }
+
+        if (error is not null)
+        {
+            lock (_gate)
+            {
+                slot.Read = slot.Read with { Error = error, ErrorAt = _time.GetUtcNow() };
+            }
+
+            Log.InfoFailed(_logger, slot.Repo, error);
+        }
+
+        slot.FirstRead.TrySetResult();
+    }
+
+    private async Task ProbeAsync(Slot slot, CancellationToken stopping)
+    {
+        var kind = RepositoryKind.Of(slot.Options);
+        var result = await kind.ProbeAsync(slot.Options, RepositoryKind.KeyOf(slot.Repo - 1),
+            TimeSpan.FromSeconds(_options.Status.ProbeTimeoutSeconds), _time, stopping).ConfigureAwait(false);
+        ProbeResult? previous;
+        lock (_gate)
+        {
+            previous = slot.Probe;
+            slot.Probe = result;
+        }
+
+        if (!result.Reachable && previous?.Reachable != false)
+        {
+            Log.Unreachable(_logger, slot.Repo, kind.Type, ProbeResult.Name(result.ErrorClass ?? ProbeErrorClass.Other), result.Message ?? "");
+        }
+        else if (result.Reachable && previous?.Reachable == false)
+        {
+            Log.ReachableAgain(_logger, slot.Repo, kind.Type, result.Latency.TotalMilliseconds);
+        }
+    }
+
+    /// <summary>Keeps an info read, whoever made it: split by repository, since a read of all covers each.</summary>
+    private void Store(StanzaInfo info, int? repo, DateTimeOffset readAt)
+    {
+        lock (_gate)
+        {
+            foreach (var slot in _slots.Where(s => repo is null || s.Repo == repo))
+            {
+                slot.Read = new RepositoryInfoRead(ForRepository(info, slot.Repo), readAt, null, null);
+            }
+        }
+
+        foreach (var slot in _slots.Where(s => repo is null || s.Repo == repo))
+        {
+            slot.FirstRead.TrySetResult();
+        }
+    }
+
+    /// <summary>One repository's part of an info read; the stanza status is that repository's own.</summary>
+    internal static StanzaInfo ForRepository(StanzaInfo info, int repo)
+    {
+        var own = info.Repositories.FirstOrDefault(r => r.Key == repo);
+        return info with
+        {
+            StatusCode = own?.StatusCode ?? info.StatusCode,
+            StatusMessage = own?.StatusMessage ?? info.StatusMessage,
+            Databases = info.Databases.Where(d => d.RepoKey == repo).ToList(),
+            Archives = info.Archives.Where(a => a.RepoKey == repo).ToList(),
+            Repositories = info.Repositories.Where(r => r.Key == repo).ToList(),
+            Backups = info.Backups.Where(b => b.RepoKey == repo).ToList(),
+        };
+    }
+
+    private sealed class Slot(int repo, RepositoryOptions options)
+    {
+        public int Repo { get; } = repo;
+        public RepositoryOptions Options { get; } = options;
+        public RepositoryInfoRead Read { get; set; } = new(null, null, null, null);
+        public ProbeResult? Probe { get; set; }
+        public Task? InfoTask { get; set; }
+        public Task? ProbeTask { get; set; }
+        public TaskCompletionSource FirstRead { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = LogEvents.RepositoryUnreachable, EventName = nameof(LogEvents.RepositoryUnreachable), Level = LogLevel.Warning,
+            Message = "repo{Repo} ({Type}) is unreachable: {ErrorClass}: {Message}")]
+        public static partial void Unreachable(ILogger logger, int repo, string type, string errorClass, string message);
+
+        [LoggerMessage(EventId = LogEvents.RepositoryReachableAgain, EventName = nameof(LogEvents.RepositoryReachableAgain), Level = LogLevel.Information,
+            Message = "repo{Repo} ({Type}) is reachable again ({LatencyMs:F0} ms)")]
+        public static partial void ReachableAgain(ILogger logger, int repo, string type, double latencyMs);
+
+        [LoggerMessage(EventId = LogEvents.RepositoryInfoFailed, EventName = nameof(LogEvents.RepositoryInfoFailed), Level = LogLevel.Warning,
+            Message = "Reading repo{Repo}'s info failed; status shows its last known info with its age: {Error}")]
+        public static partial void InfoFailed(ILogger logger, int repo, string error);
+    }
+}
