@@ -197,6 +197,18 @@ internal static class StatusCommand
         }
 
         block.Field("ready", ready, indent: 2);
+        if (archive.BlockingRepos.Count > 0)
+        {
+            block.Field("blocked by", string.Join(", ", archive.BlockingRepos.Select(Format.Repo)) +
+                " (the latest push failed there; PostgreSQL keeps WAL for every repository)", indent: 2);
+        }
+
+        if (archive.HasWalVolumeFreeBytes)
+        {
+            block.Field("pg_wal volume", Format.Size(archive.WalVolumeFreeBytes) + " free" + (archive.HasWalVolumeFullHours
+                ? string.Create(CultureInfo.InvariantCulture, $", full in {archive.WalVolumeFullHours:0.#} h at the current backlog growth")
+                : ""), indent: 2);
+        }
         if (archive.DroppedSegments > 0)
         {
             block.Field("dropped", Format.Integer(archive.DroppedSegments) + " segments", indent: 2);

@@ -26,6 +26,7 @@ public static class AgentCoreServiceCollectionExtensions
         services.TryAddSingleton<PgBackRestConfigFile>();
         services.TryAddSingleton<PgBackRestClient>();
         services.TryAddSingleton<StatusCache>();
+        services.TryAddSingleton<WalVolumeForecast>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, StatusRefreshLoop>());
         services.TryAddSingleton<PostgresClient>();
         services.TryAddSingleton<OperationDecisions>();

@@ -16,6 +16,7 @@ public sealed record AgentStatus(
     ArchiveStats Archive,
     ReadyBacklog Ready,
     ArchiverStats? Archiver,
+    WalVolumeOutlook WalVolume,
     DateTimeOffset Now)
 {
     /// <summary>Each repository's retention as configured; an unconfigured one is also a start-up warning.</summary>
@@ -33,6 +34,7 @@ public sealed class StatusService(
     StatusCache cache,
     OperationRegistry operations,
     ArchiveService archive,
+    WalVolumeForecast walVolume,
     TimeProvider time)
 {
     /// <param name="refresh">Probe and read every repository first (each bounded by its deadline).</param>
@@ -55,6 +57,7 @@ public sealed class StatusService(
             archive.GetStats(),
             ReadyBacklog.Read(options.Postgres.DataDirectory, time.GetUtcNow()),
             await archiverTask.ConfigureAwait(false),
+            walVolume.Current(),
             time.GetUtcNow())
         {
             Retention = Retention.RetentionPolicy.All(options),

@@ -20,7 +20,16 @@ public sealed record ArchiveStats(
     string? LastArchivedWal,
     DateTimeOffset? LastArchivedTime,
     long DroppedSegments,
-    IReadOnlyList<double> RecentPushSeconds);
+    IReadOnlyList<double> RecentPushSeconds)
+{
+    /// <summary>
+    /// The repositories whose latest push failed: PostgreSQL keeps the segment for all of them (a push succeeds only
+    /// when every repository stored it), so these are the ones blocking archiving.
+    /// </summary>
+    public IReadOnlyList<int> BlockingRepos => Repositories
+        .Where(r => r.LastErrorTime is { } failed && (r.LastSuccessTime is not { } ok || failed > ok))
+        .Select(r => r.Repo).ToList();
+}
 
 /// <summary>
 /// PostgreSQL's archive_command and restore_command, run through pgBackRest. A push succeeds only
@@ -30,6 +39,7 @@ public sealed partial class ArchiveService(
     PgBackRestClient pgBackRest,
     AgentOptions options,
     TimeProvider time,
+    Status.StatusCache repositories,
     ILogger<ArchiveService> logger)
 {
     private const int LatencySamples = 256;
@@ -288,12 +298,19 @@ public sealed partial class ArchiveService(
 
     /// <summary>
     /// pgBackRest names the failing repositories ("repo2: [HostConnectError] ..."); the others stored the
-    /// segment. With no repository named, all of them count as failed.
+    /// segment. With none named, those the probes find unreachable; failing that, all of them.
     /// </summary>
     private void RecordFailure(string message, string? stderr)
     {
         var now = time.GetUtcNow();
         var named = stderr is null ? new HashSet<int>() : PgBackRestErrors.NamedRepositories(stderr);
+        if (named.Count == 0)
+        {
+            // A timeout (the async push still retrying a dead repository) names none: blame the repositories the
+            // probes find unreachable, so a healthy repo1 is not charged for a dead repo2.
+            named = repositories.Snapshot().Repositories.Where(r => !r.Reachable).Select(r => r.Repo).ToHashSet();
+        }
+
         lock (_gate)
         {
             for (var i = 0; i < _repos.Length; i++)

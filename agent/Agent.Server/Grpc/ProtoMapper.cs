@@ -141,6 +141,17 @@ internal static class ProtoMapper
             },
         };
 
+        status.Archive.BlockingRepos.AddRange(s.Archive.BlockingRepos);
+        if (s.WalVolume.FreeBytes is { } free)
+        {
+            status.Archive.WalVolumeFreeBytes = free;
+        }
+
+        if (s.WalVolume.HoursUntilFull is { } hours)
+        {
+            status.Archive.WalVolumeFullHours = hours;
+        }
+
         var snapshot = s.Repositories;
         status.Pgbackrest.Error = snapshot.InfoError ?? "";
         status.Pgbackrest.InfoTime = ToTimestamp(snapshot.InfoReadAt);

@@ -49,14 +49,19 @@ internal sealed class AgentMetrics
     private readonly Gauge _repoFree;
     private readonly Gauge _infoTime;
     private readonly Gauge _cacheAge;
+    private readonly Gauge _blocking;
+    private readonly Gauge _walFree;
+    private readonly Gauge _walFull;
+    private readonly WalVolumeForecast _walVolume;
 
-    public AgentMetrics(AgentOptions options, ArchiveService archive, PostgresClient postgres, StatusCache cache,
+    public AgentMetrics(AgentOptions options, ArchiveService archive, PostgresClient postgres, StatusCache cache, WalVolumeForecast walVolume,
         OperationRegistry operations, TimeProvider time)
     {
         _options = options;
         _archive = archive;
         _postgres = postgres;
         _cache = cache;
+        _walVolume = walVolume;
         _operations = operations;
         _time = time;
         Registry = Prometheus.Metrics.NewCustomRegistry();
@@ -102,6 +107,12 @@ internal sealed class AgentMetrics
         _infoTime = factory.CreateGauge("pgbackrest_info_last_success_timestamp_seconds", "When pgbackrest info of the repository last succeeded.", repo);
         _cacheAge = factory.CreateGauge("pgbackrest_status_cache_age_seconds",
             "Age of the oldest repository info the agent answers from (status, backups, windows, these metrics); absent until every repository was read once.", stanza);
+
+        _blocking = factory.CreateGauge("pgbackrest_archive_repo_blocking",
+            "1 while the repository's latest WAL push failed: PostgreSQL keeps every segment for all repositories until it succeeds.", repo);
+        _walFree = factory.CreateGauge("pgbackrest_wal_volume_free_bytes", "Free bytes on the pg_wal volume.", stanza);
+        _walFull = factory.CreateGauge("pgbackrest_wal_volume_full_in_seconds",
+            "Time until the pg_wal volume is full at the archive backlog's growth over the last 15 minutes; absent while it is not growing.", stanza);
 
         Registry.AddBeforeCollectCallback(CollectAsync);
     }
@@ -179,6 +190,15 @@ internal sealed class AgentMetrics
         }
 
         SetOrRemove(_cacheAge, snapshot.InfoReadAt is { } readAt ? (now - readAt).TotalSeconds : null, stanza);
+        var blocking = stats.BlockingRepos;
+        foreach (var r in stats.Repositories)
+        {
+            _blocking.WithLabels(stanza, r.Repo.ToString()).Set(blocking.Contains(r.Repo) ? 1 : 0);
+        }
+
+        var outlook = _walVolume.Current();
+        SetOrRemove(_walFree, outlook.FreeBytes, stanza);
+        SetOrRemove(_walFull, outlook.HoursUntilFull * 3600, stanza);
     }
 
     private static double? Seconds(DateTimeOffset? value) => value?.ToUnixTimeMilliseconds() / 1000.0;
