@@ -112,6 +112,15 @@ public sealed class RepositoryStatusTests(ITestOutputHelper output)
                                                     s.Pgbackrest.Repositories[1].Reachability is { Reachable: false });
         Assert.Equal("no valid backups", status.Pgbackrest.Repositories[0].StatusMessage);
         Assert.Equal("connect", status.Pgbackrest.Repositories[1].Reachability.ErrorClass);
+
+        // The check's WAL could not reach repo2, so PostgreSQL keeps it: repo2 is named as blocking, and its failures
+        // are counted against repo2 alone.
+        status = await PollStatusAsync(env, s => s.Archive.BlockingRepos.Count > 0);
+        output.WriteLine(status.Archive.ToString());
+        Assert.Equal([2], status.Archive.BlockingRepos);
+        Assert.Equal(0, status.Archive.Repositories[0].Failed);
+        Assert.True(status.Archive.Repositories[1].Failed > 0);
+        Assert.True(status.Archive.HasWalVolumeFreeBytes);
     }
 
     /// <summary>Every GetStatus must answer at once, dead repository or not; returns the first that satisfies the condition.</summary>
