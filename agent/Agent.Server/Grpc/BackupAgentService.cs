@@ -18,7 +18,6 @@ internal sealed class BackupAgentService(
     OperationRegistry operations,
     BackupScheduler scheduler,
     RetentionService retention,
-
     TimeProvider time) : BackupAgent.BackupAgentBase
 {
     private static readonly string AgentVersion =
