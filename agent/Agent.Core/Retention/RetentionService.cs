@@ -56,6 +56,12 @@ public sealed partial class RetentionService(PgBackRestClient pgBackRest, Operat
                 throw PgBackRestErrors.FromFailure("expire", result.ExitCode, result.Stderr);
             }
 
+            if (!dryRun)
+            {
+                // Lists answer from the status cache: this read refreshes it before the caller sees the result.
+                await pgBackRest.InfoAsync(ct, repoKey).ConfigureAwait(false);
+            }
+
             return Parse(dryRun, lines);
         }, cancellationToken).ConfigureAwait(false);
     }
