@@ -41,11 +41,6 @@ public static class LogEvents
     // PostgreSQL.
     public const int ArchiverWoken = 400;
 
-    // Repositories and the status cache.
-    public const int RepositoryUnreachable = 600;
-    public const int RepositoryReachableAgain = 601;
-    public const int RepositoryInfoFailed = 602;
-
     // The gRPC server.
     public const int UnhandledRpcError = 500;
 
@@ -53,4 +48,9 @@ public static class LogEvents
     public const int AuditCall = 600;
     public const int CallRefused = 601;
     public const int ArchiveSocketPeerRefused = 602;
+
+    // Repositories and the status cache.
+    public const int RepositoryUnreachable = 700;
+    public const int RepositoryReachableAgain = 701;
+    public const int RepositoryInfoFailed = 702;
 }
