@@ -31,7 +31,7 @@ public sealed class OperationsTests
     }
 
     private static async Task<bool> BackupProcessRunsAsync(TestEnvironment env) =>
-        (await OsCommand.RunAsync("pgrep", ["-f", $"--config={env.Agent.ConfigPath} .*backup --type="])).Succeeded;
+        (await OsCommand.RunAsync("pgrep", ["-f", "--", $"--config={env.Agent.ConfigPath} .*backup --type="])).Succeeded;
 
     [Fact]
     public async Task Agent_SigtermDuringBackupWithinGrace_BackupFinishesAndOperationAnswersAfterRestart()

@@ -12,7 +12,7 @@ public sealed class OperationRegistryTests : IDisposable
     private readonly string _directory = Directory.CreateTempSubdirectory("registry-tests-").FullName;
     private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 12, 4, 12, 0, 0, TimeSpan.Zero));
 
-    public void Dispose() => Directory.Delete(_directory, recursive: true);
+    public void Dispose() => TempDirectories.Delete(_directory);
 
     private OperationRegistry NewRegistry(int shutdownGraceSeconds = 25) => new(
         new AgentOptions

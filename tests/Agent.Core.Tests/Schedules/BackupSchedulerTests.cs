@@ -16,7 +16,7 @@ public sealed class BackupSchedulerTests : IDisposable
     private readonly Channel<DateTimeOffset> _waits = Channel.CreateUnbounded<DateTimeOffset>();
     private DateTimeOffset? _pending;
 
-    public void Dispose() => Directory.Delete(_directory, recursive: true);
+    public void Dispose() => TempDirectories.Delete(_directory);
 
     /// <summary>Starts backups in a real registry; the work itself only records what ran.</summary>
     private sealed class Backups(OperationRegistry registry, FakeTimeProvider time) : IScheduledBackups
