@@ -29,12 +29,15 @@ public sealed class Azurite : StorageEmulator
             [at + "Azure__Endpoint"] = "127.0.0.1",
             [at + "Azure__Port"] = Port.ToString(CultureInfo.InvariantCulture),
             [at + "Azure__UriStyle"] = "path",
-            [at + "Azure__VerifyTls"] = "false",
+            [at + "CaFile"] = TestCertificates.Instance.AuthorityFile,
         };
     }
 
-    /// <summary>Creates containers (if missing) with the SDK, through our node script.</summary>
-    public async Task CreateContainersAsync(params string[] names)
+    /// <summary>
+    /// Creates containers (if missing) with the SDK, through our node script; public ones can be listed without a key
+    /// (<see cref="StorageEmulator.ListObjectsAsync"/>), but Azurite then also lets a request with a wrong key read them.
+    /// </summary>
+    public async Task CreateContainersAsync(bool publicRead, params string[] names)
     {
         var result = await OsCommand.RunAsync(
             "node",
@@ -46,6 +49,7 @@ public sealed class Azurite : StorageEmulator
                     ["NODE_PATH"] = HarnessPaths.EmulatorModules,
                     ["NODE_EXTRA_CA_CERTS"] = TestCertificates.Instance.AuthorityFile,
                     ["AZURE_STORAGE_KEY"] = AccountKey,
+                    ["AZURE_CONTAINER_ACCESS"] = publicRead ? "container" : "private",
                 },
                 Timeout = TimeSpan.FromSeconds(60),
             });
@@ -74,5 +78,5 @@ public sealed class Azurite : StorageEmulator
         "--skipApiVersionCheck",
     ];
 
-    protected override Task AfterStartAsync(CancellationToken cancellationToken) => CreateContainersAsync(Container);
+    protected override Task AfterStartAsync(CancellationToken cancellationToken) => CreateContainersAsync(publicRead: true, Container);
 }

@@ -29,7 +29,7 @@ public sealed class GcsEmulator : StorageEmulator
             [at + "Gcs__Endpoint"] = $"127.0.0.1:{Port.ToString(CultureInfo.InvariantCulture)}",
             [at + "Gcs__KeyType"] = "token",
             [at + "Gcs__Key"] = Token,
-            [at + "Gcs__VerifyTls"] = "false",
+            [at + "CaFile"] = TestCertificates.Instance.AuthorityFile,
         };
     }
 

@@ -34,7 +34,7 @@ public sealed class S3Server : StorageEmulator
             [at + "S3__UriStyle"] = "path",
             [at + "S3__Key"] = AccessKey,
             [at + "S3__KeySecret"] = SecretKey,
-            [at + "S3__VerifyTls"] = "false",
+            [at + "CaFile"] = TestCertificates.Instance.AuthorityFile,
         };
     }
 
