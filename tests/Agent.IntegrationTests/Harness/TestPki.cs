@@ -86,22 +86,25 @@ public sealed record ClientSecurity(X509Certificate2? TrustedAuthority = null, X
             SslOptions = new SslClientAuthenticationOptions
             {
                 ClientCertificates = ClientCertificate is null ? null : [ClientCertificate],
-                RemoteCertificateValidationCallback = (_, certificate, _, errors) =>
-                {
-                    if (certificate is null || (errors & ~SslPolicyErrors.RemoteCertificateChainErrors) != SslPolicyErrors.None)
-                    {
-                        return false;
-                    }
-
-                    using var chain = new X509Chain();
-                    chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-                    chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-                    chain.ChainPolicy.CustomTrustStore.Add(TrustedAuthority);
-                    return chain.Build(new X509Certificate2(certificate));
-                },
+                RemoteCertificateValidationCallback = (_, certificate, _, errors) => ChainsTo(TrustedAuthority, certificate, errors),
             },
         };
         return GrpcChannel.ForAddress($"https://{address}", new GrpcChannelOptions { HttpHandler = handler, DisposeHttpClient = true });
+    }
+
+    /// <summary>A server certificate is accepted when it names the host and chains to <paramref name="authority"/> alone.</summary>
+    public static bool ChainsTo(X509Certificate2 authority, X509Certificate? certificate, SslPolicyErrors errors)
+    {
+        if (certificate is null || (errors & ~SslPolicyErrors.RemoteCertificateChainErrors) != SslPolicyErrors.None)
+        {
+            return false;
+        }
+
+        using var chain = new X509Chain();
+        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+        chain.ChainPolicy.CustomTrustStore.Add(authority);
+        return chain.Build(certificate as X509Certificate2 ?? new X509Certificate2(certificate));
     }
 
     public CallInvoker CreateInvoker(GrpcChannel channel) => Token is null

@@ -37,19 +37,7 @@ public sealed class TestCertificates
     /// <summary>A handler whose connections trust exactly this run's authority (for waiting on an emulator, or an SDK).</summary>
     public HttpClientHandler CreateTrustingHandler() => new()
     {
-        ServerCertificateCustomValidationCallback = (_, certificate, _, errors) =>
-        {
-            if (certificate is null || (errors & ~SslPolicyErrors.RemoteCertificateChainErrors) != SslPolicyErrors.None)
-            {
-                return false;
-            }
-
-            using var chain = new X509Chain();
-            chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-            chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-            chain.ChainPolicy.CustomTrustStore.Add(Authority);
-            return chain.Build(certificate);
-        },
+        ServerCertificateCustomValidationCallback = (_, certificate, _, errors) => ClientSecurity.ChainsTo(Authority, certificate, errors),
     };
 
     private static TestCertificates Create()
