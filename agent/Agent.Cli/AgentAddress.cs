@@ -6,6 +6,12 @@ namespace Backrest.Agent.Cli;
 /// <summary>An agent's TCP endpoint as given on the command line: <c>host</c>, <c>host:port</c> or <c>[v6]:port</c>.</summary>
 internal sealed record AgentAddress(string Host, int Port)
 {
+    /// <summary>
+    /// The name a TLS certificate must carry when <see cref="Host"/> is an address found behind it (--cluster resolves
+    /// a Service name to its pods' addresses; their certificates name the Service).
+    /// </summary>
+    public string? ServerName { get; init; }
+
     public const int DefaultPort = 7480;
 
     public static IEnumerable<string> SplitList(string value) =>

@@ -35,6 +35,9 @@ internal sealed class AgentConnections : IDisposable
 
     public IReadOnlyList<AgentAddress> Agents { get; }
 
+    /// <summary>The --cluster name:port the agents were found behind; null when they were listed with --agent.</summary>
+    public string? Cluster { get; init; }
+
     public TimeSpan Timeout { get; }
 
     /// <summary>The one place where channels are made: cleartext HTTP/2, or TLS with the CA and client certificate given.</summary>
@@ -57,6 +60,17 @@ internal sealed class AgentConnections : IDisposable
         if (ssl is not null)
         {
             handler.SslOptions = ssl;
+        }
+
+        if (tls && agent.ServerName is { } serverName)
+        {
+            // The channel dials the pod's address; the certificate is checked against the name the user gave.
+            handler.SslOptions = new System.Net.Security.SslClientAuthenticationOptions
+            {
+                TargetHost = serverName,
+                ClientCertificates = ssl?.ClientCertificates,
+                RemoteCertificateValidationCallback = ssl?.RemoteCertificateValidationCallback,
+            };
         }
 
         return GrpcChannel.ForAddress(agent.ToUri(tls ? Uri.UriSchemeHttps : Uri.UriSchemeHttp), new GrpcChannelOptions

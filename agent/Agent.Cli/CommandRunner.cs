@@ -13,13 +13,13 @@ internal static class CommandRunner
             var output = Output.ForConsole();
             try
             {
-                var agents = globals.GetAgents(parseResult);
                 var timeout = TimeSpan.FromSeconds(parseResult.GetValue(globals.Timeout));
+                var (agents, cluster) = await globals.GetAgentsAsync(parseResult, timeout, cancellationToken);
                 var time = TimeProvider.System;
                 using var context = new CommandContext(
                     parseResult,
                     output,
-                    new AgentConnections(agents, timeout, time, globals.GetSecurity(parseResult)),
+                    new AgentConnections(agents, timeout, time, globals.GetSecurity(parseResult)) { Cluster = cluster },
                     parseResult.GetValue(globals.Json),
                     time);
                 return await run(context, cancellationToken);

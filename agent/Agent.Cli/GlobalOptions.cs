@@ -9,6 +9,7 @@ namespace Backrest.Agent.Cli;
 internal sealed class GlobalOptions
 {
     public const string AgentEnvironmentVariable = "BACKRESTCTL_AGENT";
+    public const string ClusterEnvironmentVariable = "BACKRESTCTL_CLUSTER";
     public const string DefaultAgent = "127.0.0.1:7480";
     public const int DefaultTimeoutSeconds = 30;
 
@@ -40,6 +41,24 @@ internal sealed class GlobalOptions
             }
         });
 
+        Cluster = new Option<string?>("--cluster", "-c")
+        {
+            Description = "Every agent of a cluster: a name:port (a Kubernetes headless Service) whose A/AAAA records are the pods. "
+                + "Replaces the default --agent; with --agent too, both sets are used. Default: $" + ClusterEnvironmentVariable + ".",
+            HelpName = "name:port",
+            Recursive = true,
+            DefaultValueFactory = _ => Environment.GetEnvironmentVariable(ClusterEnvironmentVariable) is { Length: > 0 } fromEnvironment
+                ? fromEnvironment
+                : null,
+        };
+        Cluster.Validators.Add(result =>
+        {
+            if (result.Tokens.Count > 0 && !AgentAddress.TryParse(result.Tokens[0].Value, out _, out var error))
+            {
+                result.AddError(error.Replace("agent address", "cluster", StringComparison.Ordinal));
+            }
+        });
+
         Json = new Option<bool>("--json")
         {
             Description = "Print the agent's reply as JSON (protobuf JSON mapping): one document, an object keyed by agent when there are several.",
@@ -63,6 +82,8 @@ internal sealed class GlobalOptions
     }
 
     public Option<string[]> Agent { get; }
+
+    public Option<string?> Cluster { get; }
 
     public Option<bool> Tls { get; } = EnvironmentFlag("--tls", "BACKRESTCTL_TLS",
         "Connect with TLS, trusting the system's CAs (implied by --tls-ca and --cert).");
@@ -99,6 +120,33 @@ internal sealed class GlobalOptions
     public Option<bool> Json { get; }
 
     public Option<int> Timeout { get; }
+
+    /// <summary>
+    /// The agents to call: --cluster's addresses (resolved now), then --agent's. A --cluster alone replaces --agent's
+    /// default; the environment variables are not seen by the option validators, so they are checked here.
+    /// </summary>
+    public async Task<(IReadOnlyList<AgentAddress> Agents, string? Cluster)> GetAgentsAsync(
+        ParseResult parseResult, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var cluster = parseResult.GetValue(Cluster);
+        if (cluster is null)
+        {
+            return (GetAgents(parseResult), null);
+        }
+
+        if (!AgentAddress.TryParse(cluster, out var name, out var error))
+        {
+            throw new CliException(error + " (from --cluster or $" + ClusterEnvironmentVariable + ")", ExitCodes.Usage);
+        }
+
+        var agents = (await ClusterDiscovery.ResolveAsync(name, timeout, cancellationToken)).ToList();
+        if (parseResult.GetResult(Agent) is { Implicit: false })
+        {
+            agents.AddRange(GetAgents(parseResult).Where(a => !agents.Contains(a)));
+        }
+
+        return (agents, name.ToString());
+    }
 
     /// <summary>Reads and checks the agent list; the environment variable is not seen by the option validator.</summary>
     public IReadOnlyList<AgentAddress> GetAgents(ParseResult parseResult)

@@ -67,7 +67,9 @@ internal sealed class Output(TextWriter stdout, TextWriter stderr, IAnsiConsole 
         Out.WriteLine(document.ToJsonString(IndentedJson));
     }
 
-    private static JsonNode ToNode(IMessage message) =>
+    public void WriteJson(JsonNode node) => Out.WriteLine(node.ToJsonString(IndentedJson));
+
+    public static JsonNode ToNode(IMessage message) =>
         JsonNode.Parse(Formatter.Format(message)) ?? new JsonObject();
 }
 

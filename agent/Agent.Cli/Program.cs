@@ -6,6 +6,7 @@ var globals = new GlobalOptions();
 var root = new RootCommand("backrestctl: control the backrest agents, the pgBackRest sidecars beside PostgreSQL.")
 {
     globals.Agent,
+    globals.Cluster,
     globals.Json,
     globals.Timeout,
     StatusCommand.Create(globals),

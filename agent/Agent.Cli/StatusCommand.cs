@@ -11,14 +11,43 @@ internal static class StatusCommand
     {
         var command = new Command("status",
             "Show each agent's PostgreSQL, repositories (reachability, info), WAL archiving, running operation, settings and warnings. " +
-            "Exit 1 when a repository is unreachable.");
+            "With several agents or --cluster: one row per agent and a summary with the recovery window. " +
+            "Exit 1 when a repository is unreachable (cluster view: also an agent unreachable, PostgreSQL down, or not exactly one primary).");
         var refresh = new Option<bool>("--refresh")
         {
             Description = "Probe every repository and read its info now instead of answering from the agent's cache (waits for a dead repository's deadline).",
         };
+        var detail = new Option<bool>("--detail")
+        {
+            Description = "With several agents (or --cluster): each agent's full status instead of the cluster view (one row per agent and a summary).",
+        };
         command.Options.Add(refresh);
-        command.SetAction(CommandRunner.Action(globals, (context, cancellationToken) => RunAsync(context, context.ParseResult.GetValue(refresh), cancellationToken)));
+        command.Options.Add(detail);
+        command.SetAction(CommandRunner.Action(globals, (context, cancellationToken) =>
+            (context.Agents.Cluster is not null || context.Agents.Agents.Count > 1) && !context.ParseResult.GetValue(detail) && !context.ParseResult.GetValue(refresh)
+                ? RunClusterAsync(context, cancellationToken)
+                : RunAsync(context, context.ParseResult.GetValue(refresh), cancellationToken)));
         return command;
+    }
+
+    /// <summary>One row per agent and a summary; exit 1 when the cluster is degraded (an agent unreachable, PostgreSQL
+    /// down, not exactly one primary, a repository unreachable).</summary>
+    private static async Task<int> RunClusterAsync(CommandContext context, CancellationToken cancellationToken)
+    {
+        var members = await ClusterView.ReadAsync(context.Agents, roleOnly: false, cancellationToken);
+        var problems = ClusterView.Problems(members);
+        var now = context.Time.GetUtcNow();
+        if (context.Json)
+        {
+            context.Output.WriteJson(ClusterView.ToJson(members, problems, context.Agents.Cluster, now));
+        }
+        else
+        {
+            ClusterView.WriteTable(context.Output, members, now);
+            ClusterView.WriteSummary(context.Output, members, problems, now);
+        }
+
+        return problems.Count == 0 ? ExitCodes.Success : ExitCodes.Failure;
     }
 
     private static async Task<int> RunAsync(CommandContext context, bool refresh, CancellationToken cancellationToken)

@@ -42,6 +42,7 @@ public sealed partial class MalformedRequestTests
         ("ListSchedules", MethodType.Unary, "ListSchedulesRequest", false),
         ("Expire", MethodType.Unary, "ExpireRequest", false),
         ("DeleteBackup", MethodType.Unary, "DeleteBackupRequest", true),
+        ("GetRole", MethodType.Unary, "GetRoleRequest", false),
     ];
 
     private static readonly (string Method, MethodType Type, string Request, bool StringField1)[] WalArchiveMethods =

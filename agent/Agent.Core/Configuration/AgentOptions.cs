@@ -27,6 +27,38 @@ public sealed class AgentOptions
     public AuthOptions Auth { get; set; } = new();
 
     public StatusOptions Status { get; set; } = new();
+
+    public ClusterOptions Cluster { get; set; } = new();
+}
+
+/// <summary>
+/// This agent as one of several beside the instances of one PostgreSQL cluster (one agent per pod). See README,
+/// "One cluster, many agents".
+/// </summary>
+public sealed class ClusterOptions
+{
+    /// <summary>This agent's name in refusals, leases and backrestctl's cluster view; empty: the host name (the pod's name).</summary>
+    public string Member { get; set; } = "";
+
+    /// <summary>How many PostgreSQL instances (pods) the cluster has: with more than one, a posix repository must be Shared.</summary>
+    public int Instances { get; set; } = 1;
+
+    /// <summary>
+    /// primary (default): this agent backs up only while its PostgreSQL is the primary. standby: it also backs up while
+    /// its PostgreSQL is a standby (it is the cluster's configured backup source).
+    /// </summary>
+    public string BackupFrom { get; set; } = "primary";
+
+    /// <summary>
+    /// Before a backup the agent writes a lease object into the repository (create-if-absent), so two agents that both
+    /// believe they should back up (failover, split brain, two schedules) never write one repository at once.
+    /// </summary>
+    public bool BackupLease { get; set; } = true;
+
+    /// <summary>How long a lease holds without renewal: a holder that dies frees the repository after this (renewed every third).</summary>
+    public int LeaseSeconds { get; set; } = 60;
+
+    public string ResolveMember() => Member.Length > 0 ? Member : Environment.MachineName;
 }
 
 /// <summary>How the agent runs its long operations (backups, restores, expires, deletes) and remembers them.</summary>
@@ -158,6 +190,9 @@ public sealed class RepositoryOptions
 
     /// <summary>A PEM file of the certificate authorities that sign the object store's certificate (repo-storage-ca-file).</summary>
     public string? CaFile { get; set; }
+
+    /// <summary>posix only: the directory is a volume every instance of the cluster mounts (ReadWriteMany), so it follows a failover.</summary>
+    public bool Shared { get; set; }
 
     public S3RepositoryOptions? S3 { get; set; }
 

@@ -89,6 +89,7 @@ public static partial class AgentOptionsValidator
         }
 
         ValidateRepositories(errors, options, pgbr);
+        ValidateCluster(errors, options);
 
         var listen = options.Listen;
         RequirePort(errors, $"{root}:Listen:Port", listen.Port);
@@ -152,6 +153,51 @@ public static partial class AgentOptionsValidator
         RequirePositive(errors, $"{status}:IntervalSeconds", options.Status.IntervalSeconds);
         RequirePositive(errors, $"{status}:ProbeTimeoutSeconds", options.Status.ProbeTimeoutSeconds);
         RequirePositive(errors, $"{status}:InfoTimeoutSeconds", options.Status.InfoTimeoutSeconds);
+    }
+
+    /// <summary>
+    /// A posix repository is a directory one pod mounts: after a failover the new primary's agent would back up and
+    /// archive into its own, different directory, and the WAL history would split. With several instances it is served
+    /// only when the operator says it is a volume every pod mounts (Shared); object storage needs nothing.
+    /// </summary>
+    private static void ValidateCluster(List<string> errors, AgentOptions options)
+    {
+        const string key = AgentOptions.SectionName + ":Cluster";
+        var cluster = options.Cluster;
+        if (cluster.Instances < 1)
+        {
+            errors.Add($"{key}:Instances must be at least 1 (got {cluster.Instances}): the number of PostgreSQL instances (pods) of the cluster.");
+        }
+
+        if (cluster.BackupFrom is not ("primary" or "standby"))
+        {
+            errors.Add($"{key}:BackupFrom '{cluster.BackupFrom}' is unknown (use primary, or standby on the one agent that backs up from its standby).");
+        }
+
+        if (cluster.LeaseSeconds is < 10 or > 3600)
+        {
+            errors.Add($"{key}:LeaseSeconds must be between 10 and 3600 (got {cluster.LeaseSeconds}).");
+        }
+
+        if (cluster.Member.Length > 0 && !NamePattern().IsMatch(cluster.Member.Replace(".", "", StringComparison.Ordinal)))
+        {
+            errors.Add($"{key}:Member '{cluster.Member}' may only contain letters, digits, '-', '_' and '.'.");
+        }
+
+        for (var i = 0; i < options.Repositories.Count; i++)
+        {
+            var repo = options.Repositories[i];
+            if (repo.Shared && repo.Type != "posix")
+            {
+                errors.Add($"{Repositories.RepositoryKind.KeyOf(i)}:Shared applies to posix repositories only (an object store is shared by nature).");
+            }
+            else if (repo.Type == "posix" && cluster.Instances > 1 && !repo.Shared)
+            {
+                errors.Add($"{Repositories.RepositoryKind.KeyOf(i)}:Shared must be true for a posix repository when {key}:Instances is {cluster.Instances}: " +
+                    "a volume one pod mounts does not follow a failover. Mount one ReadWriteMany volume at this path in every pod and set Shared=true, " +
+                    "or use an object store (s3, gcs, azure).");
+            }
+        }
     }
 
     private static void ValidateSecurity(List<string> errors, AgentOptions options)

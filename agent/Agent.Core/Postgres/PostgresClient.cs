@@ -7,6 +7,16 @@ namespace Backrest.Agent.Core.Postgres;
 
 public sealed record PostgresState(bool Reachable, bool InRecovery, string Version, string? Error);
 
+/// <summary>Where this instance stands in replication, read from PostgreSQL alone (see <see cref="PostgresClient.GetRoleAsync"/>).</summary>
+public sealed record PostgresRole(
+    bool Up,
+    bool InRecovery,
+    long Timeline,
+    string? Lsn,
+    string? ReceiveLsn,
+    double? ReplayLagSeconds,
+    string? Error);
+
 public sealed record ArchiverStats(
     long ArchivedCount,
     long FailedCount,
@@ -51,6 +61,47 @@ public sealed partial class PostgresClient(AgentOptions options, TimeProvider ti
         catch (Exception ex) when (ex is NpgsqlException or TimeoutException or System.Net.Sockets.SocketException)
         {
             return new PostgresState(false, false, "", ex.Message);
+        }
+    }
+
+    /// <summary>
+    /// Role, timeline, LSN and replay lag in one short query: what a cluster-wide view asks of every instance at once.
+    /// The primary's timeline is that of its current WAL file (pg_control's checkpoint lags behind a promotion); a
+    /// standby's is the one its WAL receiver streams, else its last checkpoint's. The lag is 0 when all received WAL is
+    /// replayed, since the last replayed commit's age then only says how idle the primary is.
+    /// </summary>
+    public async Task<PostgresRole> GetRoleAsync(CancellationToken cancellationToken)
+    {
+        const string sql = """
+            select r,
+              case when r then pg_last_wal_replay_lsn()::text else pg_current_wal_lsn()::text end,
+              case when r then coalesce((select received_tli::bigint from pg_stat_wal_receiver), (pg_control_checkpoint()).timeline_id::bigint)
+                   else ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::bigint end,
+              case when r then pg_last_wal_receive_lsn()::text end,
+              case when not r then null
+                   when pg_last_wal_receive_lsn() is not null and pg_last_wal_receive_lsn() <= pg_last_wal_replay_lsn() then 0
+                   else extract(epoch from now() - pg_last_xact_replay_timestamp())::float8 end
+            from pg_is_in_recovery() r
+            """;
+        try
+        {
+            await using var connection = new NpgsqlConnection(_connectionString);
+            await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
+            await using var command = new NpgsqlCommand(sql, connection);
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+            return new PostgresRole(
+                true,
+                reader.GetBoolean(0),
+                reader.IsDBNull(2) ? 0 : reader.GetInt64(2),
+                reader.IsDBNull(1) ? null : reader.GetString(1),
+                reader.IsDBNull(3) ? null : reader.GetString(3),
+                reader.IsDBNull(4) ? null : reader.GetDouble(4),
+                null);
+        }
+        catch (Exception ex) when (ex is NpgsqlException or TimeoutException or System.Net.Sockets.SocketException)
+        {
+            return new PostgresRole(false, false, 0, null, null, null, ex.Message);
         }
     }
 

@@ -18,6 +18,8 @@ internal sealed class BackupAgentService(
     OperationRegistry operations,
     BackupScheduler scheduler,
     RetentionService retention,
+    Core.Postgres.PostgresClient postgres,
+    Core.Configuration.AgentOptions options,
     TimeProvider time) : BackupAgent.BackupAgentBase
 {
     private static readonly string AgentVersion =
@@ -128,6 +130,29 @@ internal sealed class BackupAgentService(
             Removed = { outcome.Removed },
             OldestRemaining = outcome.OldestRemaining is null ? null : ProtoMapper.ToProto(outcome.OldestRemaining),
         };
+    }
+
+    public override async Task<GetRoleReply> GetRole(GetRoleRequest request, ServerCallContext context)
+    {
+        var role = await postgres.GetRoleAsync(context.CancellationToken);
+        var reply = new GetRoleReply
+        {
+            PostgresUp = role.Up,
+            Role = !role.Up ? "" : role.InRecovery ? "standby" : "primary",
+            Timeline = role.Timeline,
+            Lsn = role.Lsn ?? "",
+            ReceiveLsn = role.ReceiveLsn ?? "",
+            Error = role.Error ?? "",
+            Stanza = options.Stanza,
+            Member = options.Cluster.ResolveMember(),
+            BackupFrom = options.Cluster.BackupFrom,
+        };
+        if (role.ReplayLagSeconds is { } lag)
+        {
+            reply.ReplayLagSeconds = Math.Max(0, lag);
+        }
+
+        return reply;
     }
 
     private static string RequireId(string id) =>

@@ -127,4 +127,34 @@ public class AgentOptionsValidatorTests
         options.PgBackRest.ArchivePushQueueMax = "lots";
         Assert.Contains("ArchivePushQueueMax", Assert.Single(AgentOptionsValidator.Validate(options, V245)));
     }
+
+    [Fact]
+    public void Validate_PosixRepositoryInMultiInstanceCluster_NeedsSharedVolume()
+    {
+        var options = Valid();
+        options.Cluster.Instances = 3;
+
+        var error = Assert.Single(AgentOptionsValidator.Validate(options, V245));
+        Assert.StartsWith("Agent:Repositories:0:Shared must be true", error, StringComparison.Ordinal);
+
+        options.Repositories[0].Shared = true;
+        Assert.Empty(AgentOptionsValidator.Validate(options, V245));
+    }
+
+    [Fact]
+    public void Validate_ClusterSettings_EachBadKeyNamed()
+    {
+        var options = Valid();
+        options.Cluster.BackupFrom = "replica";
+        options.Cluster.LeaseSeconds = 5;
+        options.Cluster.Instances = 0;
+        options.Repositories.Add(new RepositoryOptions { Type = "s3", Path = "/r", Shared = true, S3 = new S3RepositoryOptions { Bucket = "b", Endpoint = "e", Region = "r", Key = "k", KeySecret = "s" } });
+
+        var errors = AgentOptionsValidator.Validate(options, V245);
+
+        Assert.Contains(errors, e => e.StartsWith("Agent:Cluster:BackupFrom 'replica'", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("Agent:Cluster:LeaseSeconds", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("Agent:Cluster:Instances", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("Agent:Repositories:1:Shared applies to posix", StringComparison.Ordinal));
+    }
 }

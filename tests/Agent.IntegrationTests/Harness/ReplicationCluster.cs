@@ -1,0 +1,151 @@
+using System.Globalization;
+
+namespace Backrest.Agent.IntegrationTests.Harness;
+
+/// <summary>
+/// One PostgreSQL cluster as Kubernetes runs it, on loopback: a primary with its agent (a <see cref="TestEnvironment"/>)
+/// and streaming replicas made with pg_basebackup, each with its own agent, all sharing the primary's posix repository
+/// (as a ReadWriteMany volume would be). Each agent has its own lock directory, as each pod has: pgBackRest's local
+/// locks do not see each other. Dispose stops everything.
+/// </summary>
+public sealed class ReplicationCluster : IAsyncDisposable
+{
+    public const string Stanza = "cluster";
+
+    private ReplicationCluster(TestEnvironment primary) => Primary = primary;
+
+    public TestEnvironment Primary { get; }
+
+    public List<Replica> Replicas { get; } = [];
+
+    /// <summary>Every agent, primary first.</summary>
+    public IEnumerable<AgentProcess> Agents => Replicas.Select(r => r.Agent).Prepend(Primary.Agent);
+
+    /// <summary>The settings every agent of the cluster gets (and <paramref name="member"/>'s name).</summary>
+    public static Dictionary<string, string?> ClusterSettings(int instances, string member, IReadOnlyDictionary<string, string?>? extra = null)
+    {
+        var settings = new Dictionary<string, string?>
+        {
+            ["Agent__Cluster__Instances"] = instances.ToString(CultureInfo.InvariantCulture),
+            ["Agent__Cluster__Member"] = member,
+            ["Agent__Repositories__0__Shared"] = "true",
+            ["Agent__Status__IntervalSeconds"] = "2",
+        };
+        foreach (var (key, value) in extra ?? new Dictionary<string, string?>())
+        {
+            settings[key] = value;
+        }
+
+        return settings;
+    }
+
+    /// <summary>The primary (stanza created, a table t of <paramref name="rows"/> rows) and <paramref name="replicas"/> streaming replicas.</summary>
+    public static async Task<ReplicationCluster> CreateAsync(int replicas, int rows = 1000, IReadOnlyDictionary<string, string?>? settings = null)
+    {
+        var instances = replicas + 1;
+        var primary = await TestEnvironment.CreateAsync(new TestEnvironmentOptions
+        {
+            Stanza = Stanza,
+            AgentSettings = ClusterSettings(instances, "pg-0", settings),
+            PostgresConfig = ["max_wal_senders = 10", "wal_keep_size = '256MB'"],
+        });
+        var cluster = new ReplicationCluster(primary);
+        try
+        {
+            await primary.Client.CreateStanzaAsync(new V1.CreateStanzaRequest());
+            await primary.Postgres.ExecuteAsync($"create table t as select g as id from generate_series(1, {rows}) g");
+            for (var i = 1; i <= replicas; i++)
+            {
+                cluster.Replicas.Add(await Replica.StartAsync(primary, $"pg-{i}", ClusterSettings(instances, $"pg-{i}", settings)));
+            }
+
+            await AgentTestExtensions.WaitUntilAsync(
+                async () => await primary.Postgres.ScalarAsync<long>("select count(*) from pg_stat_replication where state = 'streaming'") == replicas,
+                TimeSpan.FromSeconds(30),
+                () => $"{replicas} replicas are not streaming");
+            return cluster;
+        }
+        catch
+        {
+            await cluster.DisposeAsync();
+            throw;
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var replica in Replicas)
+        {
+            await replica.DisposeAsync();
+        }
+
+        await Primary.DisposeAsync();
+    }
+}
+
+/// <summary>A streaming replica of the primary in its own directory, with its own agent on the shared repository.</summary>
+public sealed class Replica : IAsyncDisposable
+{
+    private Replica(TestDirectory directory, PostgresCluster postgres, AgentProcess agent)
+    {
+        Directory = directory;
+        Postgres = postgres;
+        Agent = agent;
+    }
+
+    public TestDirectory Directory { get; }
+
+    public PostgresCluster Postgres { get; }
+
+    public AgentProcess Agent { get; }
+
+    public static async Task<Replica> StartAsync(TestEnvironment primary, string member, IReadOnlyDictionary<string, string?> settings)
+    {
+        var directory = TestDirectory.Create();
+        var data = directory.Combine("data");
+        (await OsCommand.RunAsPostgresAsync(
+            HarnessPaths.PostgresTool("pg_basebackup"),
+            ["-h", primary.Postgres.SocketDirectory, "-p", primary.Postgres.Port.ToString(CultureInfo.InvariantCulture), "-U", "postgres",
+             "-D", data, "-R", "-X", "stream", "-c", "fast"])).EnsureSuccess();
+        var postgres = PostgresCluster.FromDataDirectory(directory, data);
+        var agentSettings = new Dictionary<string, string?>(settings)
+        {
+            // The shared volume: the primary's repository directory.
+            ["Agent__Repositories__0__Path"] = primary.Agent.RepositoryPath,
+        };
+        var agent = new AgentProcess(new AgentProcessOptions
+        {
+            Directory = directory,
+            Stanza = primary.Stanza,
+            DataDirectory = data,
+            SocketDirectory = postgres.SocketDirectory,
+            PostgresPort = postgres.Port,
+            Settings = agentSettings,
+        });
+        var replica = new Replica(directory, postgres, agent);
+        try
+        {
+            await postgres.StartAsync();
+            await agent.StartAsync();
+            return replica;
+        }
+        catch
+        {
+            await replica.DisposeAsync();
+            throw;
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            await Agent.DisposeAsync();
+        }
+        finally
+        {
+            await Postgres.DisposeAsync();
+            Directory.Dispose();
+        }
+    }
+}
