@@ -3,6 +3,7 @@ using Backrest.Agent.Core;
 using Backrest.Agent.Core.Configuration;
 using Backrest.Agent.Server.Grpc;
 using Backrest.Agent.Server.Health;
+using Backrest.Agent.Server.Metrics;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Prometheus;
 
@@ -26,7 +27,7 @@ internal static partial class AgentServerExtensions
         builder.Services.AddStrictRequestParsing<WalArchiveService>(binder => V1.WalArchive.BindService(binder, null));
         builder.Services.AddAgentHealth();
         builder.Services.AddHostedService<StartupTasks>();
-        builder.Services.AddSingleton<Metrics.AgentMetrics>();
+        builder.Services.AddAgentMetrics();
         builder.Services.AddSingleton<Security.TlsFiles>();
         builder.Services.AddSingleton<Security.AccessPolicy>();
         builder.Services.AddSingleton<Security.ArchiveSocketPeers>();
@@ -84,13 +85,13 @@ internal static partial class AgentServerExtensions
 
     public static WebApplication MapAgentEndpoints(this WebApplication app)
     {
+        app.UseGrpcRequestMetrics();
         app.UseMiddleware<Security.AccessControlMiddleware>();
         app.MapGrpcService<BackupAgentService>();
         app.MapGrpcService<WalArchiveService>();
         var options = app.Services.GetRequiredService<AgentOptions>();
         app.MapAgentHealth(options.Listen.MetricsPort);
-        app.MapMetrics("/metrics", app.Services.GetRequiredService<Metrics.AgentMetrics>().Registry)
-            .RequireHost($"*:{options.Listen.MetricsPort}");
+        app.MapAgentMetrics(options.Listen.MetricsPort);
         var peers = app.Services.GetRequiredService<Security.ArchiveSocketPeers>();
         app.Lifetime.ApplicationStarted.Register(() => File.SetUnixFileMode(options.Listen.ArchiveSocket, peers.SocketMode));
         return app;

@@ -40,7 +40,13 @@ public sealed record BackupInfo(
     long? RepositorySize,
     long? RepositoryDelta,
     bool? Error,
-    string PgBackRestVersion);
+    string PgBackRestVersion)
+{
+    /// <summary>Block-incremental backups (2.46+): repository bytes of the map; absent before and for other backups.</summary>
+    public long? RepositorySizeMap { get; init; }
+
+    public long? RepositoryDeltaMap { get; init; }
+}
 
 /// <summary>Parses <c>pgbackrest info --output=json</c>; fields newer than 2.45 are read when present, never required.</summary>
 public static class InfoParser
@@ -118,7 +124,11 @@ public static class InfoParser
             Int64OrNull(repository, "size"),
             Int64OrNull(repository, "delta"),
             b.TryGetProperty("error", out var error) && error.ValueKind is JsonValueKind.True or JsonValueKind.False ? error.GetBoolean() : null,
-            b.TryGetProperty("backrest", out var backrest) ? StringOrNull(backrest, "version") ?? "" : "");
+            b.TryGetProperty("backrest", out var backrest) ? StringOrNull(backrest, "version") ?? "" : "")
+        {
+            RepositorySizeMap = Int64OrNull(repository, "size-map"),
+            RepositoryDeltaMap = Int64OrNull(repository, "delta-map"),
+        };
     }
 
     private static LockInfo ParseLock(JsonElement element) => new(

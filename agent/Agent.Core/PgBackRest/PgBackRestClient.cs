@@ -40,10 +40,25 @@ public sealed partial class PgBackRestClient(IProcessRunner runner, AgentOptions
             KeepWholeStdout = keepWholeStdout,
             TerminateGrace = terminateGrace ?? TimeSpan.FromSeconds(10),
         };
-        var result = await runner.RunAsync(spec, cancellationToken).ConfigureAwait(false);
+        var started = time.GetTimestamp();
+        ProcessResult result;
+        try
+        {
+            result = await runner.RunAsync(spec, cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            CommandFinished?.Invoke(command, null, time.GetElapsedTime(started));
+            throw;
+        }
+
         Log.CommandFinished(logger, command, result.ExitCode, result.Duration.TotalMilliseconds);
+        CommandFinished?.Invoke(command, result.ExitCode, result.Duration);
         return result;
     }
+
+    /// <summary>Raised after every pgBackRest run with its command, exit code (null: stopped by cancellation) and duration.</summary>
+    public event Action<string, int?, TimeSpan>? CommandFinished;
 
     /// <summary>Like <see cref="RunAsync"/>, but a non-zero exit throws with pgBackRest's message and hint.</summary>
     public async Task<ProcessResult> RunCheckedAsync(

@@ -6,7 +6,17 @@ using Microsoft.Extensions.Logging;
 namespace Backrest.Agent.Core.Status;
 
 /// <summary>What pgBackRest info last said about one repository, and whether the last attempt failed.</summary>
-public sealed record RepositoryInfoRead(StanzaInfo? Info, DateTimeOffset? ReadAt, string? Error, DateTimeOffset? ErrorAt);
+public sealed record RepositoryInfoRead(StanzaInfo? Info, DateTimeOffset? ReadAt, string? Error, DateTimeOffset? ErrorAt)
+{
+    /// <summary>The catalog of <see cref="Info"/> per backup type, computed when the read was stored; null before.</summary>
+    public BackupSummary? Summary { get; init; }
+
+    /// <summary>When info of this repository was last tried, whatever came of it; null while never.</summary>
+    public DateTimeOffset? TriedAt => ReadAt > ErrorAt || ErrorAt is null ? ReadAt : ErrorAt;
+
+    /// <summary>The repository's own status code (0 ok, 1 missing stanza path, 2 no valid backups, 3 missing stanza data, ...).</summary>
+    public int? StatusCode => Info is null ? null : Info.Repositories.FirstOrDefault()?.StatusCode ?? Info.StatusCode;
+}
 
 /// <summary>One repository as the cache knows it: its kind, its last info read and its last probe.</summary>
 public sealed record CachedRepository(int Repo, string Type, RepositoryInfoRead Read, ProbeResult? Probe)
@@ -205,7 +215,8 @@ public sealed partial class StatusCache
         {
             foreach (var slot in _slots.Where(s => repo is null || s.Repo == repo))
             {
-                slot.Read = new RepositoryInfoRead(ForRepository(info, slot.Repo), readAt, null, null);
+                var own = ForRepository(info, slot.Repo);
+                slot.Read = new RepositoryInfoRead(own, readAt, null, null) { Summary = BackupSummary.Of(own) };
             }
         }
 

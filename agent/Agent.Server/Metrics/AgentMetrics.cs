@@ -204,7 +204,7 @@ internal sealed class AgentMetrics
     private static double? Seconds(DateTimeOffset? value) => value?.ToUnixTimeMilliseconds() / 1000.0;
 
     /// <summary>Unknown is absent: the series is removed rather than left at a stale value or set to 0.</summary>
-    private static void SetOrRemove(Gauge gauge, double? value, params string[] labels)
+    internal static void SetOrRemove(Gauge gauge, double? value, params string[] labels)
     {
         if (value is { } v)
         {

@@ -54,6 +54,7 @@ public class InfoParserTests
         Assert.Null(stanza.Archives[0].Max);
         Assert.Null(stanza.Backups[0].RepositorySize);
         Assert.Equal(3, stanza.Backups[0].RepositoryDelta);
+        Assert.Equal((1L, 1L), (stanza.Backups[0].RepositorySizeMap, stanza.Backups[0].RepositoryDeltaMap));
         Assert.Null(stanza.Backups[0].Error);
     }
 
