@@ -46,6 +46,16 @@ public sealed record StatusSnapshot(string Stanza, IReadOnlyList<CachedRepositor
         }
     }
 
+    /// <summary>Repositories where pgBackRest reports the stanza missing (1 missing stanza path, 3 missing stanza data).</summary>
+    public IReadOnlyList<int> StanzaMissingIn => Repositories.Where(r => r.Read.StatusCode is 1 or 3).Select(r => r.Repo).ToList();
+
+    /// <summary>
+    /// Repositories whose info was not even tried (read or failed) within <paramref name="limit"/>: the refresh is not
+    /// running for them. One never tried counts from <paramref name="since"/> (start-up), so a new agent is fresh.
+    /// </summary>
+    public IReadOnlyList<int> NotTriedWithin(TimeSpan limit, DateTimeOffset now, DateTimeOffset since) =>
+        Repositories.Where(r => now - (r.Read.TriedAt ?? since) > limit).Select(r => r.Repo).ToList();
+
     internal static StanzaInfo? Merge(string stanza, IReadOnlyList<StanzaInfo> parts)
     {
         if (parts.Count == 0)
@@ -89,6 +99,12 @@ public sealed partial class StatusCache
         _slots = options.Repositories.Select((r, i) => new Slot(i + 1, r)).ToArray();
         pgBackRest.InfoRead += Store;
     }
+
+    /// <summary>
+    /// How long a repository may go without an info attempt before the cache counts as stale: one interval may pass
+    /// while the previous read still runs to its deadline, so two intervals plus that deadline, plus a margin.
+    /// </summary>
+    public static TimeSpan FreshnessLimit(StatusOptions status) => TimeSpan.FromSeconds(2 * status.IntervalSeconds + status.InfoTimeoutSeconds + 5);
 
     public StatusSnapshot Snapshot()
     {
