@@ -53,6 +53,13 @@ internal static class RecoveryWindowCommand
             block.Field("earliest", details.Count > 0 ? $"{earliest} ({string.Join(", ", details)})" : earliest);
             var latest = window.LatestTime is null ? "time unknown" : Format.Time(window.LatestTime) + " UTC";
             block.Field("latest", window.LatestWal.Length > 0 ? $"{latest} (WAL {window.LatestWal})" : latest);
+            if (window.Gap is { } gap)
+            {
+                // A restore to latest stops silently at a gap: the window ends before it.
+                var missing = gap.Count == 1 ? gap.FirstMissing : $"{gap.FirstMissing} to {gap.LastMissing}";
+                block.Field("GAP", $"{gap.Count} WAL segment(s) missing ({missing})" +
+                    (gap.Since is null ? "" : $" since {Format.Time(gap.Since)} UTC") + ": the window ends before it");
+            }
         }
     }
 }

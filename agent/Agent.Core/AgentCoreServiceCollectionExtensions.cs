@@ -2,6 +2,7 @@ using Backrest.Agent.Core;
 using Backrest.Agent.Core.Archive;
 using Backrest.Agent.Core.Backups;
 using Backrest.Agent.Core.Configuration;
+using Backrest.Agent.Core.Continuity;
 using Backrest.Agent.Core.Operations;
 using Backrest.Agent.Core.PgBackRest;
 using Backrest.Agent.Core.Postgres;
@@ -25,6 +26,7 @@ public static class AgentCoreServiceCollectionExtensions
         services.TryAddSingleton<IProcessRunner, ProcessRunner>();
         services.TryAddSingleton<PgBackRestConfigFile>();
         services.TryAddSingleton<PgBackRestClient>();
+        services.TryAddSingleton<ArchiveContinuityScanner>();
         services.TryAddSingleton<StatusCache>();
         services.TryAddSingleton<WalVolumeForecast>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, StatusRefreshLoop>());

@@ -53,4 +53,9 @@ public static class LogEvents
     public const int RepositoryUnreachable = 700;
     public const int RepositoryReachableAgain = 701;
     public const int RepositoryInfoFailed = 702;
+
+    // Recoverability: archive continuity, verify, restore drills.
+    public const int ArchiveGapFound = 900;
+    public const int ArchiveGapClosed = 901;
+    public const int ContinuityScanFailed = 902;
 }

@@ -43,13 +43,29 @@ public sealed class StanzaService(PgBackRestClient pgBackRest, Configuration.Age
     /// <summary>
     /// Runs <c>pgbackrest check</c> once per repository, in parallel, each with a configuration holding that repository
     /// alone (pgBackRest 2.45's check has no --repo): a dead repository fails its own check and no other. Each check has
-    /// a deadline, since a dead remote repository makes pgBackRest retry for minutes.
+    /// a deadline, since a dead remote repository makes pgBackRest retry for minutes. pgBackRest's check passes with a
+    /// hole in the archive, so the status cache re-reads and lists every archive meanwhile, and a gap fails the
+    /// repository's check, naming the missing segments.
     /// </summary>
     public async Task<IReadOnlyList<RepositoryCheck>> CheckAsync(CancellationToken cancellationToken)
     {
-        var checks = Enumerable.Range(1, options.Repositories.Count).Select(r => CheckOneAsync(r, cancellationToken));
-        return await Task.WhenAll(checks).ConfigureAwait(false);
+        var listing = cache.RefreshAfterRunningAsync(cancellationToken);
+        var checks = await Task.WhenAll(Enumerable.Range(1, options.Repositories.Count).Select(r => CheckOneAsync(r, cancellationToken)))
+            .ConfigureAwait(false);
+        await listing.ConfigureAwait(false);
+        var repositories = cache.Snapshot().Repositories;
+        return checks.Select(c => Continuity(repositories[c.Repo - 1]) is { } problem
+            ? c with { Ok = false, Message = (c.Ok ? "" : c.Message + " ") + problem }
+            : c).ToList();
     }
+
+    /// <summary>Why the repository's archive cannot be trusted for a restore to latest; null when it is continuous.</summary>
+    private static string? Continuity(Status.CachedRepository repository) => repository switch
+    {
+        { ContinuityError: { } error } => $"Its archive could not be listed to look for gaps: {error}",
+        { Continuity: { Continuous: false } continuity } => continuity.Describe(),
+        _ => null,
+    };
 
     private async Task<RepositoryCheck> CheckOneAsync(int repo, CancellationToken cancellationToken)
     {

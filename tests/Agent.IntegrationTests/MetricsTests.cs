@@ -99,7 +99,8 @@ public sealed class MetricsTests
         }
     }
 
-    private static double Value(string exposition, string name, string labelFragment)
+    /// <summary>The value of the first series of <paramref name="name"/> whose labels contain <paramref name="labelFragment"/>.</summary>
+    internal static double Value(string exposition, string name, string labelFragment)
     {
         var line = exposition.Split('\n').FirstOrDefault(l =>
             l.StartsWith(name + "{", StringComparison.Ordinal) && l.Contains(labelFragment, StringComparison.Ordinal));

@@ -40,7 +40,8 @@ public sealed record BackupInfo(
     long? RepositorySize,
     long? RepositoryDelta,
     bool? Error,
-    string PgBackRestVersion)
+    string PgBackRestVersion,
+    int DatabaseId)
 {
     /// <summary>Block-incremental backups (2.46+): repository bytes of the map; absent before and for other backups.</summary>
     public long? RepositorySizeMap { get; init; }
@@ -124,7 +125,9 @@ public static class InfoParser
             Int64OrNull(repository, "size"),
             Int64OrNull(repository, "delta"),
             b.TryGetProperty("error", out var error) && error.ValueKind is JsonValueKind.True or JsonValueKind.False ? error.GetBoolean() : null,
-            b.TryGetProperty("backrest", out var backrest) ? StringOrNull(backrest, "version") ?? "" : "")
+            b.TryGetProperty("backrest", out var backrest) ? StringOrNull(backrest, "version") ?? "" : "",
+            // The database generation (info's "db" id) the backup belongs to: a stanza-upgrade starts a new one.
+            b.GetProperty("database").GetProperty("id").GetInt32())
         {
             RepositorySizeMap = Int64OrNull(repository, "size-map"),
             RepositoryDeltaMap = Int64OrNull(repository, "delta-map"),

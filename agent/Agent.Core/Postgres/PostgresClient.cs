@@ -130,6 +130,23 @@ public sealed partial class PostgresClient(AgentOptions options, TimeProvider ti
         }
     }
 
+    /// <summary>wal_segment_size in bytes; null while PostgreSQL does not answer.</summary>
+    public async Task<long?> GetWalSegmentSizeAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await using var connection = new NpgsqlConnection(_connectionString);
+            await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
+            // pg_settings gives the size in bytes (unit B) whatever SHOW would print ("16MB").
+            await using var command = new NpgsqlCommand("select setting::bigint from pg_settings where name = 'wal_segment_size'", connection);
+            return (long?)await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is NpgsqlException or TimeoutException or System.Net.Sockets.SocketException)
+        {
+            return null;
+        }
+    }
+
     /// <summary>
     /// After three failed archive_command calls in a row PostgreSQL's archiver sleeps up to 60 s, and only a new
     /// finished segment or a signal wakes it earlier. Once the cause is gone (stanza created, repository back)

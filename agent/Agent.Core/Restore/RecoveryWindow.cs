@@ -1,10 +1,14 @@
 using Backrest.Agent.Core.Archive;
+using Backrest.Agent.Core.Continuity;
 using Backrest.Agent.Core.PgBackRest;
 using Backrest.Agent.Core.Postgres;
 
 namespace Backrest.Agent.Core.Restore;
 
-/// <summary>What one repository can restore to: from the end of its oldest backup to its newest archived WAL.</summary>
+/// <summary>
+/// What one repository can restore to: from the end of the oldest backup of its current database to its newest archived
+/// WAL, or to the last segment before the first gap in the archive.
+/// </summary>
 public sealed record RecoveryWindow(
     int Repo,
     DateTimeOffset? EarliestTime,
@@ -13,11 +17,19 @@ public sealed record RecoveryWindow(
     string? LatestWal,
     DateTimeOffset? LatestTime)
 {
+    /// <summary>The first hole in the archive after the window's start; the window ends before it. Null when none is known.</summary>
+    public ArchiveGap? Gap { get; init; }
+
+    /// <summary>Segments missing between the window's start and the newest archived one; null until the archive was listed.</summary>
+    public long? MissingSegments { get; init; }
+
     public static RecoveryWindow For(StanzaInfo info, int repo, string? lastArchivedWal, DateTimeOffset? lastArchivedTime)
     {
-        var oldest = info.Backups.Where(b => b.RepoKey == repo).MinBy(b => b.Stop);
-        // The newest archive of the current database (a stanza-upgrade starts a new archive id).
+        // The current database is the newest generation: after a stanza-upgrade, backups of the older one hold another
+        // PostgreSQL version's data and WAL, so the window starts at the first backup of the current one.
         var currentDb = info.Databases.Where(d => d.RepoKey == repo).MaxBy(d => d.Id);
+        var oldest = info.Backups.Where(b => b.RepoKey == repo && (currentDb is null || b.DatabaseId == currentDb.Id)).MinBy(b => b.Stop);
+        // The newest archive of the current database (a stanza-upgrade starts a new archive id).
         var archive = info.Archives.Where(a => a.RepoKey == repo && (currentDb is null || a.DatabaseId == currentDb.Id)).LastOrDefault();
         var latestWal = archive?.Max;
         // The archiver's last time applies only if that segment is the repository's newest, or a file archived right after
@@ -35,7 +47,11 @@ public sealed record RecoveryWindow(
     /// and the last segment the agent acknowledged to PostgreSQL (stored in every repository by then), so the window's
     /// end moves with each push, not only with each cache refresh.
     /// </summary>
-    public static RecoveryWindow Current(StanzaInfo? info, int repo, ArchiveStats stats, ArchiverStats? archiver)
+    /// <remarks>
+    /// With the repository's <paramref name="continuity"/> (its archive as last listed) showing a gap, the window ends at
+    /// the segment before the gap: a restore to latest stops there, whatever was archived after it.
+    /// </remarks>
+    public static RecoveryWindow Current(StanzaInfo? info, int repo, ArchiveStats stats, ArchiverStats? archiver, ArchiveContinuity? continuity)
     {
         var lastWal = archiver?.LastArchivedWal ?? stats.LastArchivedWal;
         var lastTime = archiver?.LastArchivedTime ?? stats.LastArchivedTime;
@@ -49,11 +65,24 @@ public sealed record RecoveryWindow(
             };
         }
 
-        return window;
+        if (continuity is { Gaps: [var gap, ..] } && window.EarliestTime is not null)
+        {
+            return window with
+            {
+                LatestWal = continuity.LastContiguous,
+                LatestTime = continuity.LastContiguousStored,
+                Gap = gap,
+                MissingSegments = continuity.MissingSegments,
+            };
+        }
+
+        return window with { MissingSegments = continuity?.MissingSegments };
     }
 
     public string Describe() => EarliestTime is null
         ? $"repo{Repo} holds no backup, so nothing can be restored from it"
         : $"repo{Repo} can restore from {EarliestTime:yyyy-MM-dd HH:mm:ss}+00 (end of backup {EarliestBackup}, lsn {EarliestLsn}) " +
-          $"to the end of archived WAL ({LatestWal ?? "none"}{(LatestTime is { } t ? $", archived {t:yyyy-MM-dd HH:mm:ss}+00" : "")})";
+          (Gap is null
+              ? $"to the end of archived WAL ({LatestWal ?? "none"}{(LatestTime is { } t ? $", archived {t:yyyy-MM-dd HH:mm:ss}+00" : "")})"
+              : $"to {LatestWal ?? "the oldest backup's start"}, where the archive has a gap: {Gap.Describe()}");
 }

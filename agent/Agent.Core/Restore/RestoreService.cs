@@ -64,7 +64,7 @@ public sealed partial class RestoreService(
         var snapshot = cache.Snapshot();
         var stats = archive.GetStats();
         var archiver = await postgres.GetArchiverStatsAsync(cancellationToken).ConfigureAwait(false);
-        var windows = repos.Select(r => RecoveryWindow.Current(snapshot.Info, r, stats, archiver)).ToList();
+        var windows = repos.Select(r => RecoveryWindow.Current(snapshot.Info, r, stats, archiver, snapshot.Repositories[r - 1].Continuity)).ToList();
         return new Cached<IReadOnlyList<RecoveryWindow>>(windows, snapshot.InfoReadAt);
     }
 

@@ -1,4 +1,5 @@
 using Backrest.Agent.Core.Configuration;
+using Backrest.Agent.Core.Continuity;
 using Backrest.Agent.Core.PgBackRest;
 using Backrest.Agent.Core.Repositories;
 using Microsoft.Extensions.Logging;
@@ -21,6 +22,12 @@ public sealed record RepositoryInfoRead(StanzaInfo? Info, DateTimeOffset? ReadAt
 /// <summary>One repository as the cache knows it: its kind, its last info read and its last probe.</summary>
 public sealed record CachedRepository(int Repo, string Type, RepositoryInfoRead Read, ProbeResult? Probe)
 {
+    /// <summary>The repository's archive as last listed after an info read; null before, or when nothing is archived.</summary>
+    public ArchiveContinuity? Continuity { get; init; }
+
+    /// <summary>Why the last listing of the archive failed, when it did (<see cref="Continuity"/> is then older or null).</summary>
+    public string? ContinuityError { get; init; }
+
     /// <summary>False when the last probe failed; true when it succeeded or none ran yet (unknown is not dead).</summary>
     public bool Reachable => Probe?.Reachable != false;
 }
@@ -85,15 +92,17 @@ public sealed partial class StatusCache
 {
     private readonly AgentOptions _options;
     private readonly PgBackRestClient _pgBackRest;
+    private readonly ArchiveContinuityScanner _continuity;
     private readonly TimeProvider _time;
     private readonly ILogger<StatusCache> _logger;
     private readonly Slot[] _slots;
     private readonly Lock _gate = new();
 
-    public StatusCache(AgentOptions options, PgBackRestClient pgBackRest, TimeProvider time, ILogger<StatusCache> logger)
+    public StatusCache(AgentOptions options, PgBackRestClient pgBackRest, ArchiveContinuityScanner continuity, TimeProvider time, ILogger<StatusCache> logger)
     {
         _options = options;
         _pgBackRest = pgBackRest;
+        _continuity = continuity;
         _time = time;
         _logger = logger;
         _slots = options.Repositories.Select((r, i) => new Slot(i + 1, r)).ToArray();
@@ -110,7 +119,11 @@ public sealed partial class StatusCache
     {
         lock (_gate)
         {
-            return new StatusSnapshot(_options.Stanza, _slots.Select(s => new CachedRepository(s.Repo, s.Options.Type, s.Read, s.Probe)).ToList());
+            return new StatusSnapshot(_options.Stanza, _slots.Select(s => new CachedRepository(s.Repo, s.Options.Type, s.Read, s.Probe)
+            {
+                Continuity = s.Continuity,
+                ContinuityError = s.ContinuityError,
+            }).ToList());
         }
     }
 
@@ -139,6 +152,17 @@ public sealed partial class StatusCache
     {
         StartRefresh(CancellationToken.None);
         await Task.WhenAll(Running()).WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Like <see cref="RefreshAsync"/>, but reads already under way are waited for and then followed by new ones, so the
+    /// answer reflects the repositories as they are after the call (check uses it: a read started before a segment was
+    /// removed must not clear the archive).
+    /// </summary>
+    public async Task RefreshAfterRunningAsync(CancellationToken cancellationToken)
+    {
+        await Task.WhenAll(Running()).WaitAsync(cancellationToken).ConfigureAwait(false);
+        await RefreshAsync(cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -173,7 +197,8 @@ public sealed partial class StatusCache
         try
         {
             // Store() records the result through the client's InfoRead event.
-            await _pgBackRest.InfoAsync(deadline.Token, slot.Repo).ConfigureAwait(false);
+            var info = await _pgBackRest.InfoAsync(deadline.Token, slot.Repo).ConfigureAwait(false);
+            await ScanContinuityAsync(slot, info, stopping).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (!stopping.IsCancellationRequested)
         {
@@ -200,6 +225,52 @@ public sealed partial class StatusCache
         }
 
         slot.FirstRead.TrySetResult();
+    }
+
+    /// <summary>
+    /// Lists the archive after each info read (under a deadline of its own) to find gaps; a failed listing keeps the
+    /// last result and says why. Logs when a gap appears, changes or closes.
+    /// </summary>
+    private async Task ScanContinuityAsync(Slot slot, StanzaInfo info, CancellationToken stopping)
+    {
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+        deadline.CancelAfter(TimeSpan.FromSeconds(_options.Status.InfoTimeoutSeconds));
+        ArchiveContinuity? continuity;
+        try
+        {
+            continuity = await _continuity.ScanAsync(slot.Repo, info, deadline.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !stopping.IsCancellationRequested)
+        {
+            var error = ex is OperationCanceledException
+                ? $"listing repo{slot.Repo}'s archive did not finish within {_options.Status.InfoTimeoutSeconds} s"
+                : ex.Message;
+            lock (_gate)
+            {
+                slot.ContinuityError = error;
+            }
+
+            Log.ContinuityScanFailed(_logger, slot.Repo, error);
+            return;
+        }
+
+        ArchiveContinuity? previous;
+        lock (_gate)
+        {
+            previous = slot.Continuity;
+            slot.Continuity = continuity;
+            slot.ContinuityError = null;
+        }
+
+        var (before, now) = (previous?.Continuous == false ? previous.Describe() : null, continuity?.Continuous == false ? continuity.Describe() : null);
+        if (now is not null && now != before)
+        {
+            Log.ArchiveGap(_logger, slot.Repo, now);
+        }
+        else if (now is null && before is not null)
+        {
+            Log.ArchiveGapClosed(_logger, slot.Repo, continuity?.Newest ?? "-");
+        }
     }
 
     private async Task ProbeAsync(Slot slot, CancellationToken stopping)
@@ -263,6 +334,8 @@ public sealed partial class StatusCache
         public RepositoryOptions Options { get; } = options;
         public RepositoryInfoRead Read { get; set; } = new(null, null, null, null);
         public ProbeResult? Probe { get; set; }
+        public ArchiveContinuity? Continuity { get; set; }
+        public string? ContinuityError { get; set; }
         public Task? InfoTask { get; set; }
         public Task? ProbeTask { get; set; }
         public TaskCompletionSource FirstRead { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -281,5 +354,17 @@ public sealed partial class StatusCache
         [LoggerMessage(EventId = LogEvents.RepositoryInfoFailed, EventName = nameof(LogEvents.RepositoryInfoFailed), Level = LogLevel.Warning,
             Message = "Reading repo{Repo}'s info failed; status shows its last known info with its age: {Error}")]
         public static partial void InfoFailed(ILogger logger, int repo, string error);
+
+        [LoggerMessage(EventId = LogEvents.ArchiveGapFound, EventName = nameof(LogEvents.ArchiveGapFound), Level = LogLevel.Error,
+            Message = "repo{Repo}: {Description}")]
+        public static partial void ArchiveGap(ILogger logger, int repo, string description);
+
+        [LoggerMessage(EventId = LogEvents.ArchiveGapClosed, EventName = nameof(LogEvents.ArchiveGapClosed), Level = LogLevel.Information,
+            Message = "repo{Repo}'s archive is continuous again up to {Newest}")]
+        public static partial void ArchiveGapClosed(ILogger logger, int repo, string newest);
+
+        [LoggerMessage(EventId = LogEvents.ContinuityScanFailed, EventName = nameof(LogEvents.ContinuityScanFailed), Level = LogLevel.Warning,
+            Message = "Listing repo{Repo}'s archive for gaps failed; status keeps the last result: {Error}")]
+        public static partial void ContinuityScanFailed(ILogger logger, int repo, string error);
     }
 }

@@ -1,5 +1,6 @@
 using Backrest.Agent.Core;
 using Backrest.Agent.Core.Backups;
+using Backrest.Agent.Core.Continuity;
 using Backrest.Agent.Core.Operations;
 using Backrest.Agent.Core.PgBackRest;
 using Backrest.Agent.Core.Repositories;
@@ -180,8 +181,13 @@ internal static class ProtoMapper
                 Reachability = r.Probe is { } probe ? ToProto(probe) : null,
                 InfoTime = ToTimestamp(r.Read.ReadAt),
                 InfoError = r.Read.Error ?? "",
+                ArchiveContinuity = r.Continuity is { } continuity ? ToProto(continuity) : null,
+                ArchiveContinuityError = r.ContinuityError ?? "",
             };
         }));
+        // A gap is silent data loss for a restore to latest: say so where operators look first.
+        status.Warnings.AddRange(snapshot.Repositories.Where(r => r.Continuity is { Continuous: false })
+            .Select(r => $"repo{r.Repo}: {r.Continuity!.Describe()}"));
 
         status.Archive.Repositories.AddRange(s.Archive.Repositories.Select(r => new V1.RepositoryArchiveStats
         {
@@ -246,14 +252,46 @@ internal static class ProtoMapper
         return reply;
     }
 
-    public static V1.RecoveryWindow ToProto(RecoveryWindow w) => new()
+    public static V1.RecoveryWindow ToProto(RecoveryWindow w)
     {
-        Repo = w.Repo,
-        EarliestTime = ToTimestamp(w.EarliestTime),
-        EarliestBackup = w.EarliestBackup ?? "",
-        EarliestLsn = w.EarliestLsn ?? "",
-        LatestWal = w.LatestWal ?? "",
-        LatestTime = ToTimestamp(w.LatestTime),
+        var window = new V1.RecoveryWindow
+        {
+            Repo = w.Repo,
+            EarliestTime = ToTimestamp(w.EarliestTime),
+            EarliestBackup = w.EarliestBackup ?? "",
+            EarliestLsn = w.EarliestLsn ?? "",
+            LatestWal = w.LatestWal ?? "",
+            LatestTime = ToTimestamp(w.LatestTime),
+            Gap = w.Gap is { } gap ? ToProto(gap) : null,
+        };
+        if (w.MissingSegments is { } missing)
+        {
+            window.MissingSegments = missing;
+        }
+
+        return window;
+    }
+
+    public static V1.ArchiveContinuity ToProto(ArchiveContinuity c) => new()
+    {
+        ArchiveId = c.ArchiveId,
+        From = c.From ?? "",
+        Newest = c.Newest ?? "",
+        LastContiguous = c.LastContiguous ?? "",
+        MissingSegments = c.MissingSegments,
+        Gaps = { c.Gaps.Select(ToProto) },
+        Problems = { c.Problems },
+        CheckedTime = ToTimestamp(c.CheckedAt),
+        Description = c.Describe(),
+    };
+
+    public static V1.ArchiveGap ToProto(ArchiveGap g) => new()
+    {
+        FirstMissing = g.FirstMissing,
+        LastMissing = g.LastMissing,
+        Count = g.Count,
+        After = g.After ?? "",
+        Since = ToTimestamp(g.Since),
     };
 
     public static RestoreRequest FromProto(V1.StartRestoreRequest r) => new()

@@ -174,7 +174,7 @@ internal sealed class AgentMetrics
         foreach (var r in snapshot.Repositories)
         {
             var key = r.Repo.ToString();
-            var window = RecoveryWindow.Current(info, r.Repo, stats, archiver);
+            var window = RecoveryWindow.Current(info, r.Repo, stats, archiver, r.Continuity);
             SetOrRemove(_windowEarliest, Seconds(window.EarliestTime), stanza, key);
             SetOrRemove(_windowLatest, Seconds(window.LatestTime), stanza, key);
             SetOrRemove(_infoTime, Seconds(r.Read.ReadAt), stanza, key);

@@ -14,6 +14,7 @@ internal static class AgentMetricsExtensions
         services.AddSingleton<BackupCatalogMetrics>();
         services.AddSingleton<PgBackRestMetrics>();
         services.AddSingleton<GrpcRequestMetrics>();
+        services.AddSingleton<RecoverabilityMetrics>();
         return services;
     }
 
@@ -30,6 +31,7 @@ internal static class AgentMetricsExtensions
         var registry = app.Services.GetRequiredService<AgentMetrics>().Registry;
         app.Services.GetRequiredService<BackupCatalogMetrics>();
         app.Services.GetRequiredService<PgBackRestMetrics>();
+        app.Services.GetRequiredService<RecoverabilityMetrics>();
         app.MapMetrics("/metrics", registry).RequireHost($"*:{metricsPort}");
         return app;
     }

@@ -1,7 +1,9 @@
 using System.Net;
 using System.Net.Sockets;
 using Backrest.Agent.Core.Configuration;
+using Backrest.Agent.Core.Continuity;
 using Backrest.Agent.Core.PgBackRest;
+using Backrest.Agent.Core.Postgres;
 using Backrest.Agent.Core.Repositories;
 using Backrest.Agent.Core.Status;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -55,7 +57,8 @@ public sealed class StatusCacheTests : IDisposable
         var runtime = new AgentRuntime(capabilities, EffectiveSettings.Resolve(options.PgBackRest, capabilities, 1), 1);
         var client = new PgBackRestClient(runner, options, new PgBackRestConfigFile(options, runtime), TimeProvider.System,
             NullLogger<PgBackRestClient>.Instance);
-        var cache = new StatusCache(options, client, TimeProvider.System, NullLogger<StatusCache>.Instance);
+        var continuity = new ArchiveContinuityScanner(client, new PostgresClient(options, TimeProvider.System, NullLogger<PostgresClient>.Instance), TimeProvider.System);
+        var cache = new StatusCache(options, client, continuity, TimeProvider.System, NullLogger<StatusCache>.Instance);
 
         var before = cache.Snapshot();
         Assert.All(before.Repositories, r => Assert.Null(r.Read.ReadAt));
@@ -88,7 +91,7 @@ public sealed class StatusCacheTests : IDisposable
     public void Merge_RepositoriesDisagree_StatusIsDifferentAcrossReposAndBackupsOrdered()
     {
         BackupInfo Backup(string label, int repo, long start) => new(label, "full", null, [], DateTimeOffset.FromUnixTimeSeconds(start),
-            DateTimeOffset.FromUnixTimeSeconds(start + 10), null, null, null, null, repo, 1, 1, 1, 1, false, "2.45");
+            DateTimeOffset.FromUnixTimeSeconds(start + 10), null, null, null, null, repo, 1, 1, 1, 1, false, "2.45", 1);
         var noLock = new LockInfo(false, null, null);
         var one = new StanzaInfo("s", 0, "ok", noLock, null, [], [], [new RepositoryInfo(1, "none", 0, "ok")], [Backup("B", 1, 200)]);
         var two = new StanzaInfo("s", 2, "no valid backups", noLock, null, [], [], [new RepositoryInfo(2, "none", 2, "no valid backups")], [Backup("A", 2, 100)]);
