@@ -14,6 +14,9 @@ public sealed class MetricsTests
         await using var env = await TestEnvironment.CreateAsync();
         await env.Client.CreateStanzaAsync(new CreateStanzaRequest());
         await env.BackupAsync("full");
+        // Write first, so the switch starts a new segment: the archiver sends it after the backup's .backup file, and
+        // waiting for it means nothing is left ready (a switch right after the backup only names the segment just archived).
+        await env.Postgres.ExecuteAsync("create table metrics_probe (n int)");
         var segment = await env.Postgres.SwitchWalAsync();
         await env.Postgres.WaitForArchivedAsync(segment);
 
