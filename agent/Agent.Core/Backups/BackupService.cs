@@ -84,7 +84,8 @@ public sealed class BackupService(
                 "Send the backup to the primary's agent (backrestctl picks it when given every agent).");
         }
 
-        var info = await pgBackRest.InfoAsync(cancellationToken).ConfigureAwait(false);
+        // This repository's info alone, under the cache's deadline: another repository, dead or slow, delays nothing here.
+        var info = await cache.RefreshRepositoryAsync(repo, cancellationToken).ConfigureAwait(false);
         var repoStatus = info.Repositories.FirstOrDefault(r => r.Key == repo);
         if (repoStatus is { StatusCode: 1 or 3 })
         {
@@ -140,7 +141,7 @@ public sealed class BackupService(
         using (var stopPolling = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
         {
             var poll = runtime.Capabilities.Version >= InfoProgressVersion
-                ? progress.PollAsync(ReadLockProgressAsync, InfoProgressInterval, time, stopPolling.Token)
+                ? progress.PollAsync(ct => ReadLockProgressAsync(repo, ct), InfoProgressInterval, time, stopPolling.Token)
                 : Task.CompletedTask;
             try
             {
@@ -189,7 +190,7 @@ public sealed class BackupService(
         }
 
         handle.ReportPhase("reading the new backup");
-        var after = await pgBackRest.InfoAsync(cancellationToken).ConfigureAwait(false);
+        var after = await cache.RefreshRepositoryAsync(repo, cancellationToken).ConfigureAwait(false);
         var taken = after.Backups.FirstOrDefault(b => b.RepoKey == repo && b.Label == label);
         if (taken is null)
         {
@@ -215,9 +216,9 @@ public sealed class BackupService(
     }
 
     /// <summary>The running backup's copied share of its size, from info's backup lock (null when info does not say).</summary>
-    private async Task<double?> ReadLockProgressAsync(CancellationToken cancellationToken)
+    private async Task<double?> ReadLockProgressAsync(int repo, CancellationToken cancellationToken)
     {
-        var info = await pgBackRest.InfoAsync(cancellationToken).ConfigureAwait(false);
+        var info = await pgBackRest.InfoAsync(cancellationToken, repo).ConfigureAwait(false);
         return info.BackupLock is { Held: true, Size: > 0 and var size, SizeComplete: { } done } ? 100.0 * done / size : null;
     }
 }

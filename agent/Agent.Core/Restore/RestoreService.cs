@@ -129,7 +129,13 @@ public sealed partial class RestoreService(
         var where = repo is { } r ? $"repo{r}" : "any repository";
 
         // Targets are checked before the directory so a bad request says what is wrong with it first.
-        var info = await pgBackRest.InfoAsync(cancellationToken).ConfigureAwait(false);
+        // Read now, but only where it matters: the chosen repository alone, or (pgBackRest choosing) the reachable ones,
+        // so a dead repository delays nothing and the plan still sees a backup taken a moment ago.
+        var info = repo is { } one
+            ? await cache.RefreshRepositoryAsync(one, cancellationToken).ConfigureAwait(false)
+            : await cache.RefreshReachableAsync(cancellationToken).ConfigureAwait(false)
+              ?? throw new AgentException(AgentErrorKind.Unavailable, "No repository's backups could be read, so no restore can be planned.",
+                  "Check the repositories (backrestctl status names each one's error class), then try again.");
         var backups = info.Backups.Where(b => repo is null || b.RepoKey == repo).ToList();
         var window = DescribeWindows(info, repo);
         if (backups.Count == 0)

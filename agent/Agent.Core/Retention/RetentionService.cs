@@ -4,6 +4,7 @@ using Backrest.Agent.Core.Configuration;
 using Backrest.Agent.Core.Operations;
 using Backrest.Agent.Core.PgBackRest;
 using Backrest.Agent.Core.Restore;
+using Backrest.Agent.Core.Status;
 
 namespace Backrest.Agent.Core.Retention;
 
@@ -29,7 +30,7 @@ public sealed record DeleteOutcome(bool DryRun, int Repo, string Label, IReadOnl
 /// the checks pgBackRest does not make: never the only full backup, only the oldest unless forced, never one a running
 /// restore reads. Both run in the exclusive lane, as pgBackRest's expire takes the backup lock.
 /// </summary>
-public sealed partial class RetentionService(PgBackRestClient pgBackRest, OperationRegistry operations, AgentOptions options)
+public sealed partial class RetentionService(PgBackRestClient pgBackRest, OperationRegistry operations, AgentOptions options, StatusCache cache)
 {
     public async Task<ExpireOutcome> ExpireAsync(int repo, bool dryRun, CancellationToken cancellationToken)
     {
@@ -74,7 +75,8 @@ public sealed partial class RetentionService(PgBackRestClient pgBackRest, Operat
         }
 
         var repoKey = BackupService.ResolveRepo(options, repo);
-        var info = await pgBackRest.InfoAsync(cancellationToken).ConfigureAwait(false);
+        // This repository's info alone, under the cache's deadline: another repository, dead or slow, delays nothing here.
+        var info = await cache.RefreshRepositoryAsync(repoKey, cancellationToken).ConfigureAwait(false);
         var backups = info.Backups.Where(b => b.RepoKey == repoKey).ToList();
         var target = backups.FirstOrDefault(b => b.Label == label)
             ?? throw AgentException.NotFound($"Backup {label} does not exist on repo{repoKey}.",
@@ -125,7 +127,7 @@ public sealed partial class RetentionService(PgBackRestClient pgBackRest, Operat
             handle.ReportPhase("expiring the backup set");
             // pgBackRest exits 0 for a label it does not know: the info read above and the one below decide.
             await pgBackRest.RunCheckedAsync("expire", [$"--set={label}", $"--repo={repoKey}"], ct).ConfigureAwait(false);
-            var after = await pgBackRest.InfoAsync(ct).ConfigureAwait(false);
+            var after = await cache.RefreshRepositoryAsync(repoKey, ct).ConfigureAwait(false);
             var left = after.Backups.Where(b => b.RepoKey == repoKey && removed.Contains(b.Label)).Select(b => b.Label).ToList();
             if (left.Count > 0)
             {

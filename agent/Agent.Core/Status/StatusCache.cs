@@ -188,43 +188,84 @@ public sealed partial class StatusCache
         }
     }
 
+    /// <summary>
+    /// Reads one repository's info now (<c>pgbackrest info --repo=N</c> under the cache's deadline), keeps it and returns
+    /// that repository's part: what an operation on repository N checks, so another repository, dead or slow, cannot
+    /// delay it. A read that fails or outlives the deadline is recorded in status and thrown as UNAVAILABLE.
+    /// </summary>
+    public async Task<StanzaInfo> RefreshRepositoryAsync(int repo, CancellationToken cancellationToken)
+    {
+        var (info, error, failure) = await ReadAsync(_slots[repo - 1], cancellationToken).ConfigureAwait(false);
+        return info is not null ? ForRepository(info, repo)
+            // pgBackRest's own error keeps its kind and hint; a deadline or a crash becomes UNAVAILABLE.
+            : throw failure as AgentException ?? new AgentException(AgentErrorKind.Unavailable, $"Could not read repo{repo}'s backups: {error}",
+                $"Check that repo{repo} answers (backrestctl status names its error class), then try again.");
+    }
+
+    /// <summary>
+    /// For an operation that may use any repository: reads every repository the probes find reachable now, in parallel
+    /// (each under the deadline), and answers with those reads beside the last known info of the others. Null when no
+    /// repository's info was ever read.
+    /// </summary>
+    public async Task<StanzaInfo?> RefreshReachableAsync(CancellationToken cancellationToken)
+    {
+        var reachable = Snapshot().Repositories.Where(r => r.Reachable).Select(r => _slots[r.Repo - 1]);
+        await Task.WhenAll(reachable.Select(slot => ReadAsync(slot, cancellationToken))).ConfigureAwait(false);
+        return Snapshot().Info;
+    }
+
     private async Task ReadInfoAsync(Slot slot, CancellationToken stopping)
     {
-        var limit = TimeSpan.FromSeconds(_options.Status.InfoTimeoutSeconds);
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(stopping);
-        deadline.CancelAfter(limit);
-        string? error = null;
         try
         {
-            // Store() records the result through the client's InfoRead event.
-            var info = await _pgBackRest.InfoAsync(deadline.Token, slot.Repo).ConfigureAwait(false);
-            await ScanContinuityAsync(slot, info, stopping).ConfigureAwait(false);
+            // A failure is recorded in the slot and logged; status shows it.
+            var (info, _, _) = await ReadAsync(slot, stopping).ConfigureAwait(false);
+            if (info is not null)
+            {
+                await ScanContinuityAsync(slot, info, stopping).ConfigureAwait(false);
+            }
         }
-        catch (OperationCanceledException) when (!stopping.IsCancellationRequested)
+        catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+        {
+            // The agent is stopping.
+        }
+        finally
+        {
+            slot.FirstRead.TrySetResult();
+        }
+    }
+
+    /// <summary>
+    /// One info read under the deadline: Store() keeps a success (through the client's InfoRead event); a failure is
+    /// recorded in the slot, logged and returned as its error.
+    /// </summary>
+    private async Task<(StanzaInfo? Info, string? Error, Exception? Failure)> ReadAsync(Slot slot, CancellationToken cancellationToken)
+    {
+        var limit = TimeSpan.FromSeconds(_options.Status.InfoTimeoutSeconds);
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(limit);
+        string error;
+        Exception? failure = null;
+        try
+        {
+            return (await _pgBackRest.InfoAsync(deadline.Token, slot.Repo).ConfigureAwait(false), null, null);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
             error = $"pgbackrest info --repo={slot.Repo} did not answer within {limit.TotalSeconds:0} s and was stopped";
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
-            error = ex.Message;
+            (error, failure) = (ex.Message, ex);
         }
-        catch (OperationCanceledException)
+
+        lock (_gate)
         {
-            slot.FirstRead.TrySetResult();
-            return;
+            slot.Read = slot.Read with { Error = error, ErrorAt = _time.GetUtcNow() };
         }
 
-        if (error is not null)
-        {
-            lock (_gate)
-            {
-                slot.Read = slot.Read with { Error = error, ErrorAt = _time.GetUtcNow() };
-            }
-
-            Log.InfoFailed(_logger, slot.Repo, error);
-        }
-
-        slot.FirstRead.TrySetResult();
+        Log.InfoFailed(_logger, slot.Repo, error);
+        return (null, error, failure);
     }
 
     /// <summary>

@@ -26,8 +26,8 @@ public sealed class StatusCacheTests : IDisposable
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
-    [Fact]
-    public async Task RefreshAsync_OneRepositoryDead_TheOtherIsReadAndTheDeadOneNamedWithinItsDeadline()
+    /// <summary>repo1 posix (no stanza yet), repo2 S3 on a closed port, each info under a 3 s deadline.</summary>
+    private async Task<StatusCache> CreateCacheAsync(int ioTimeoutSeconds = 1)
     {
         var options = new AgentOptions
         {
@@ -35,7 +35,8 @@ public sealed class StatusCacheTests : IDisposable
             Postgres = new PostgresOptions { DataDirectory = Sub("pgdata") },
             PgBackRest = new PgBackRestOptions
             {
-                ConfigPath = Sub("conf/pgbackrest.conf"), LockPath = Sub("lock"), LogPath = Sub("log"), SpoolPath = Sub("spool"), IoTimeoutSeconds = 1,
+                ConfigPath = Sub("conf/pgbackrest.conf"), LockPath = Sub("lock"), LogPath = Sub("log"), SpoolPath = Sub("spool"),
+                IoTimeoutSeconds = ioTimeoutSeconds,
             },
             Repositories =
             [
@@ -58,8 +59,13 @@ public sealed class StatusCacheTests : IDisposable
         var client = new PgBackRestClient(runner, options, new PgBackRestConfigFile(options, runtime), TimeProvider.System,
             NullLogger<PgBackRestClient>.Instance);
         var continuity = new ArchiveContinuityScanner(client, new PostgresClient(options, TimeProvider.System, NullLogger<PostgresClient>.Instance), TimeProvider.System);
-        var cache = new StatusCache(options, client, continuity, TimeProvider.System, NullLogger<StatusCache>.Instance);
+        return new StatusCache(options, client, continuity, TimeProvider.System, NullLogger<StatusCache>.Instance);
+    }
 
+    [Fact]
+    public async Task RefreshAsync_OneRepositoryDead_TheOtherIsReadAndTheDeadOneNamedWithinItsDeadline()
+    {
+        var cache = await CreateCacheAsync();
         var before = cache.Snapshot();
         Assert.All(before.Repositories, r => Assert.Null(r.Read.ReadAt));
         Assert.Null(before.Info);
@@ -85,6 +91,29 @@ public sealed class StatusCacheTests : IDisposable
 
         // Waiting for the first read returns at once now that every repository was tried.
         await cache.WaitForFirstReadAsync(new CancellationTokenSource(TimeSpan.FromSeconds(1)).Token);
+    }
+
+    [Fact]
+    public async Task RefreshRepositoryAsync_AnotherRepositoryDead_ReadsOnlyItsOwnAndTheDeadOneFailsWithinTheDeadline()
+    {
+        // io-timeout 5 s: pgBackRest would block on the dead repository far longer than the cache's 3 s deadline.
+        var cache = await CreateCacheAsync(ioTimeoutSeconds: 5);
+
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var repo1 = await cache.RefreshRepositoryAsync(1, CancellationToken.None);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(3), $"repo1 alone took {clock.Elapsed}");
+        Assert.Equal([1], repo1.Repositories.Select(r => r.Key));
+        Assert.Equal(1, repo1.StatusCode);
+        Assert.NotNull(cache.Snapshot().Repositories[0].Read.ReadAt);
+        Assert.Null(cache.Snapshot().Repositories[1].Read.ReadAt); // repo2 was not touched
+
+        clock.Restart();
+        var dead = await Assert.ThrowsAsync<AgentException>(() => cache.RefreshRepositoryAsync(2, CancellationToken.None));
+        Assert.Equal(AgentErrorKind.Unavailable, dead.Kind);
+        Assert.Contains("repo2", dead.Message);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(8), $"the dead repo2 held the caller {clock.Elapsed}");
+        Assert.NotNull(cache.Snapshot().Repositories[1].Read.Error);
+        Assert.DoesNotContain("secret-value", dead.Message);
     }
 
     [Fact]
