@@ -2,6 +2,7 @@
 #
 # Benchmarks are run on demand, as root, on a machine with PostgreSQL 15, pgbench and pgBackRest installed:
 #   tests/bench/backup.sh      tests/bench/archive.sh      tests/bench/restore.sh      tests/bench/defaults.sh
+#   tests/bench/status.sh
 # Common environment: KEEP=1 keeps the temp dir (/tmp/brb-XXXX) with every log (PostgreSQL: data*.log,
 # agent: <name>.log, pgBackRest: <name>/log/, command output: *.log); CONFIG=Debug uses the Debug build of
 # the agent (default Release; backrestctl and the archive client are the NativeAOT builds). Figures are wall times on this machine: other load skews them, so
@@ -143,6 +144,27 @@ median() {
 
 # calc EXPR: floating point arithmetic (awk), e.g. calc "3.1 / 2.9"; prints 4 decimals.
 calc() { awk "BEGIN { printf \"%.4f\", $* }"; }
+
+# percentile P N1 N2 ...: the P-th percentile (nearest rank), e.g. percentile 99 "${ms[@]}"
+percentile() {
+    local p=$1; shift
+    printf '%s\n' "$@" | sort -g | awk -v p="$p" '{ v[NR] = $1 } END {
+        if (NR == 0) { print "nan"; exit }
+        r = int((p / 100) * NR + 0.999999); if (r < 1) r = 1; if (r > NR) r = NR; printf "%.3f\n", v[r] }'
+}
+
+# wall_ms CMD...: runs a command (output discarded, exit code ignored) and prints its wall time in ms.
+wall_ms() {
+    local t0
+    t0=$(now_ns)
+    "$@" >/dev/null 2>&1 || true
+    awk -v a="$t0" -v b="$(now_ns)" 'BEGIN { printf "%.3f", (b - a) / 1e6 }'
+}
+
+# scrape_ms PORT: one GET /metrics, its time in ms as curl measures it (request to last byte, no process start-up).
+scrape_ms() {
+    curl -sf -o /dev/null -w '%{time_total}' "http://127.0.0.1:$1/metrics" | awk '{ printf "%.3f", $1 * 1000 }'
+}
 
 # meets VALUE OP TARGET -> "yes" / "NO"   (OP: <= or >=)
 meets() {
@@ -290,7 +312,8 @@ repo_backup_bytes() {
 
 # agent_start NAME DATA_DIR PG_PORT [Agent__X=value ...]: starts an agent whose files live in BENCH_DIR/NAME
 # (repo NAME/repo1, conf NAME/agent/pgbackrest.conf, socket BENCH_DIR/NAME.sock, log NAME.log), waits
-# until `backrestctl status` answers. Sets AGENT_PORT, AGENT_CONF, AGENT_SOCK, AGENT_REPO, AGENT_HOME.
+# until /readyz answers 200. Later Agent__X=value override earlier ones (env keeps the last). Sets AGENT_PORT,
+# AGENT_METRICS_PORT, AGENT_CONF, AGENT_SOCK, AGENT_REPO, AGENT_HOME, AGENT_PID and AGENT_READY_S (launch to ready).
 agent_start() {
     local name=$1 data=$2 pgport=$3; shift 3
     local home
@@ -302,6 +325,7 @@ agent_start() {
     AGENT_CONF=$home/agent/pgbackrest.conf
     AGENT_SOCK=$BENCH_DIR/$name.sock
     AGENT_REPO=$home/repo1
+    AGENT_METRICS_PORT=$(free_port)
     local env=(
         HOME="$home"
         DOTNET_CLI_TELEMETRY_OPTOUT=1
@@ -320,7 +344,7 @@ agent_start() {
         Agent__Repositories__0__RetentionFull=10
         Agent__Listen__Address=127.0.0.1
         Agent__Listen__Port="$AGENT_PORT"
-        Agent__Listen__MetricsPort="$(free_port)"
+        Agent__Listen__MetricsPort="$AGENT_METRICS_PORT"
         Agent__Listen__ArchiveSocket="$AGENT_SOCK"
         "$@"
     )
@@ -328,26 +352,32 @@ agent_start() {
     # (inotify, for appsettings reload): started from a directory holding the data directory, restores or
     # a repository, the agent spends ~20% of a core on file events under WAL load. Start it in an empty one.
     cd "$home/cwd"
+    local t0
+    t0=$(now_ns)
     setsid env "${env[@]}" setpriv --reuid="$PG_USER" --regid="$PG_USER" --init-groups \
         dotnet "$AGENT_DLL" >"$BENCH_DIR/$name.log" 2>&1 </dev/null &
     local pid=$!
     cd "$BENCH_DIR"
     BENCH_AGENT_PIDS+=("$pid")
     BENCH_AGENT_PID_BY_NAME[$name]=$pid
+    # Ready = /readyz answers 200 (start-up done, PostgreSQL reachable); polled every 10 ms, so AGENT_READY_S is the
+    # time from launch to ready within ~10 ms.
     local i
-    for ((i = 0; i < 300; i++)); do
+    for ((i = 0; i < 6000; i++)); do
         if ! kill -0 "$pid" 2>/dev/null; then
             tail -n 40 "$BENCH_DIR/$name.log" >&2
             die "agent $name exited during start-up"
         fi
-        if ctl "$AGENT_PORT" status >/dev/null 2>&1; then
-            log "agent $name ready (pid $pid, port $AGENT_PORT)"
+        if curl -sf -o /dev/null "http://127.0.0.1:$AGENT_METRICS_PORT/readyz" 2>/dev/null; then
+            AGENT_READY_S=$(elapsed_s "$t0")
+            AGENT_PID=$pid
+            log "agent $name ready after ${AGENT_READY_S} s (pid $pid, port $AGENT_PORT, metrics $AGENT_METRICS_PORT)"
             return 0
         fi
-        sleep 0.2
+        sleep 0.01
     done
     tail -n 40 "$BENCH_DIR/$name.log" >&2
-    die "agent $name did not answer within 60 s"
+    die "agent $name was not ready within 60 s"
 }
 
 _agent_kill() {
