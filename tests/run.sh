@@ -39,6 +39,8 @@ command -v clang >/dev/null || missing+=(clang)
 installed zlib1g-dev || missing+=(zlib1g-dev)
 # deploy/kubernetes is rendered with `kubectl kustomize` (these machines ship kubectl; Debian's is the fallback).
 command -v kubectl >/dev/null || missing+=(kubernetes-client)
+# promtool checks the shipped alerts; the Prometheus server scrapes a running agent in the integration tests.
+command -v promtool >/dev/null && command -v prometheus >/dev/null || missing+=(prometheus)
 # The storage emulators (tests/emulators) run on node and npm.
 command -v node >/dev/null || missing+=(nodejs)
 command -v npm >/dev/null || missing+=(npm)
@@ -49,8 +51,22 @@ if (( ${#missing[@]} > 0 )); then
         mkdir -p /etc/postgresql-common/createcluster.d
         echo 'create_main_cluster = false' > /etc/postgresql-common/createcluster.d/backrest-agent-tests.conf
     fi
-    apt-get update
-    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+    # The tests start their own Prometheus on a free port: the package's service must not start (and hold 9090).
+    policy_added=
+    if [[ " ${missing[*]} " == *" prometheus "* && ! -e /usr/sbin/policy-rc.d ]]; then
+        printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+        chmod +x /usr/sbin/policy-rc.d
+        policy_added=1
+    fi
+    installed_ok=1
+    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" || installed_ok=
+    if [[ -n "$policy_added" ]]; then
+        rm -f /usr/sbin/policy-rc.d
+    fi
+    [[ -n "$installed_ok" ]] || { echo "tests/run.sh: installing ${missing[*]} failed" >&2; exit 1; }
+    if [[ " ${missing[*]} " == *" prometheus "* ]] && command -v systemctl >/dev/null && [[ -d /run/systemd/system ]]; then
+        systemctl disable --now prometheus >/dev/null 2>&1 || true
+    fi
 fi
 
 # The postgres user runs the built agent and archive client from this checkout: it needs to traverse every
@@ -81,6 +97,9 @@ if [[ ! -f "$emulators_dir/installed" ]]; then
     touch "$emulators_dir/installed"
 fi
 export BACKREST_EMULATORS_CACHE="${BACKREST_EMULATORS_CACHE:-/var/cache/backrest-agent-tests}"
+
+# The alerts we ship, checked and unit-tested by promtool (every alert firing and not firing).
+tests/prometheus/check-rules.sh
 
 # The NativeAOT binaries as they ship (the integration tests and benchmarks run these).
 dotnet publish agent/Agent.ArchiveClient -c Release -r linux-x64 -o artifacts/archive-client

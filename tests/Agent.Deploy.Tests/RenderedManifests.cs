@@ -25,10 +25,11 @@ public sealed class RenderedManifests
         var stderr = process.StandardError.ReadToEnd();
         process.WaitForExit();
         Assert.True(process.ExitCode == 0, $"kubectl kustomize {dir} exited {process.ExitCode}: {stderr}");
-        // Unknown kinds would fail here: every object must have a typed model (PodMonitor: ours, below).
+        // Unknown kinds would fail here: every object must have a typed model (PodMonitor, PrometheusRule: ours, below).
         var objects = KubernetesYaml.LoadAllFromString(stdout.Result, new Dictionary<string, Type>
         {
             ["monitoring.coreos.com/v1/PodMonitor"] = typeof(PodMonitor),
+            ["monitoring.coreos.com/v1/PrometheusRule"] = typeof(PrometheusRule),
         }, strict: true);
         return new RenderedManifests(objects);
     }
@@ -76,7 +77,7 @@ public sealed class RenderedManifests
     public static string? MountPath(V1Container container, string volume) =>
         container.VolumeMounts?.FirstOrDefault(m => m.Name == volume)?.MountPath;
 
-    private static string RepositoryRoot()
+    public static string RepositoryRoot()
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
         {
@@ -110,4 +111,33 @@ public sealed class PodMetricsEndpoint
     public string Port { get; set; } = "";
     public string? Path { get; set; }
     public string? Interval { get; set; }
+}
+
+/// <summary>Prometheus Operator's PrometheusRule: groups of alerting rules (no recording rules here).</summary>
+public sealed class PrometheusRule : IKubernetesObject<V1ObjectMeta>
+{
+    public string ApiVersion { get; set; } = "";
+    public string Kind { get; set; } = "";
+    public V1ObjectMeta Metadata { get; set; } = new();
+    public PrometheusRuleSpec Spec { get; set; } = new();
+}
+
+public sealed class PrometheusRuleSpec
+{
+    public List<RuleGroup> Groups { get; set; } = [];
+}
+
+public sealed class RuleGroup
+{
+    public string Name { get; set; } = "";
+    public List<AlertingRule> Rules { get; set; } = [];
+}
+
+public sealed class AlertingRule
+{
+    public string Alert { get; set; } = "";
+    public string Expr { get; set; } = "";
+    public string? For { get; set; }
+    public Dictionary<string, string> Labels { get; set; } = [];
+    public Dictionary<string, string> Annotations { get; set; } = [];
 }

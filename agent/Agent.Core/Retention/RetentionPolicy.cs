@@ -22,6 +22,19 @@ public sealed record RetentionPolicy(int Repo, int? Full, string FullType, int? 
         options.Repositories.Select((r, i) => new RetentionPolicy(i + 1, r.RetentionFull, r.RetentionFullType ?? "count", r.RetentionDiff,
             r.RetentionArchive, r.RetentionArchiveType)).ToList();
 
+    /// <summary>
+    /// How far back the repository should be able to restore once retention is full: RetentionFull days (time), or
+    /// RetentionFull - 1 intervals of the full schedule (count: the oldest kept full is that old when the newest ends).
+    /// Null when that cannot be known (no retention, or counted fulls without a full schedule).
+    /// </summary>
+    public TimeSpan? ExpectedWindow(TimeSpan? fullInterval) => (Full, FullType) switch
+    {
+        (null, _) => null,
+        ({ } days, "time") => TimeSpan.FromDays(days),
+        ({ } count, _) when fullInterval is { } interval => interval * (count - 1),
+        _ => null,
+    };
+
     /// <summary>One start-up warning per repository without retention (not one per backup).</summary>
     public static IEnumerable<string> Warnings(AgentOptions options) =>
         All(options).Where(p => !p.Configured).Select(p =>

@@ -16,6 +16,28 @@ public sealed record BackupSchedule(int Repo, string Type, string Cron, CronExpr
         Expression.GetOccurrences(from.UtcDateTime, to.UtcDateTime, TimeZone, fromInclusive: false, toInclusive: true)
             .Select(d => (DateTimeOffset?)new DateTimeOffset(d, TimeSpan.Zero)).LastOrDefault();
 
+    /// <summary>
+    /// The longest time between two consecutive runs among the next <paramref name="runs"/> after <paramref name="from"/>:
+    /// how old the newest backup of this type may be while the schedule is kept (weekday-only schedules: the weekend).
+    /// </summary>
+    public TimeSpan? LongestInterval(DateTimeOffset from, int runs = 100)
+    {
+        TimeSpan? longest = null;
+        var previous = NextAfter(from);
+        for (var i = 0; i < runs && previous is { } at; i++)
+        {
+            var next = NextAfter(at);
+            if (next is { } n && (longest is null || n - at > longest))
+            {
+                longest = n - at;
+            }
+
+            previous = next;
+        }
+
+        return longest;
+    }
+
     /// <summary>How the operation this schedule starts describes itself (the history is searched by it).</summary>
     public string Description => $"{Type} backup to repo{Repo}";
 

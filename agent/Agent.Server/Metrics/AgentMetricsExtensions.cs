@@ -15,6 +15,7 @@ internal static class AgentMetricsExtensions
         services.AddSingleton<PgBackRestMetrics>();
         services.AddSingleton<GrpcRequestMetrics>();
         services.AddSingleton<RecoverabilityMetrics>();
+        services.AddSingleton<PolicyMetrics>();
         return services;
     }
 
@@ -32,6 +33,7 @@ internal static class AgentMetricsExtensions
         app.Services.GetRequiredService<BackupCatalogMetrics>();
         app.Services.GetRequiredService<PgBackRestMetrics>();
         app.Services.GetRequiredService<RecoverabilityMetrics>();
+        app.Services.GetRequiredService<PolicyMetrics>();
         app.MapMetrics("/metrics", registry).RequireHost($"*:{metricsPort}");
         return app;
     }

@@ -1,0 +1,114 @@
+using System.Text.RegularExpressions;
+using Backrest.Agent.IntegrationTests.Harness;
+using Backrest.Agent.V1;
+
+namespace Backrest.Agent.IntegrationTests;
+
+/// <summary>
+/// A real Prometheus scrapes a running agent after a full backup and WAL pushes: the key series read through Prometheus's
+/// HTTP API, and every metric name the shipped alerts and dashboard use (deploy/kubernetes/components/monitoring) is one
+/// the agent exports. Schedules and retention are set so that the series derived from them exist.
+/// </summary>
+public sealed partial class PrometheusTests : IClassFixture<PrometheusTests.ScrapedAgent>
+{
+    private readonly ScrapedAgent _agent;
+
+    public PrometheusTests(ScrapedAgent agent) => _agent = agent;
+
+    [Fact]
+    public async Task Prometheus_AfterBackupAndWalPush_LastFullIsTheBackupsStopAndArchiveCountersMove()
+    {
+        var prometheus = _agent.Prometheus;
+        var backup = (await _agent.Env.Client.ListBackupsAsync(new ListBackupsRequest())).Backups.Single();
+
+        var lastFull = await prometheus.WaitForValueAsync(
+            "pgbackrest_backup_last_completion_timestamp_seconds{stanza=\"test\",repo=\"1\",type=\"full\"}", _ => true);
+        Assert.Equal(backup.Stopped.Seconds, (long)lastFull);
+        Assert.Equal(1, await prometheus.WaitForValueAsync("pgbackrest_backups{type=\"full\"}", _ => true));
+        Assert.Equal(0, await prometheus.WaitForValueAsync("pgbackrest_repo_status_code{repo=\"1\"}", _ => true));
+        Assert.Equal(1, await prometheus.WaitForValueAsync("pgbackrest_repo_up{repo=\"1\"}", _ => true));
+        Assert.Equal(1, await prometheus.WaitForValueAsync($"up{{job=\"{PrometheusServer.Job}\"}}", _ => true));
+        // The window reaches back to the backup's end.
+        Assert.Equal(backup.Stopped.Seconds, (long)await prometheus.WaitForValueAsync(
+            "pgbackrest_recovery_window_earliest_timestamp_seconds{repo=\"1\"}", _ => true));
+
+        var pushed = await prometheus.WaitForValueAsync("pgbackrest_archive_pushed_total{repo=\"1\"}", v => v >= 1);
+        var archived = await prometheus.WaitForValueAsync("pgbackrest_pg_archiver_archived_total", v => v >= 1);
+        var pushRuns = await prometheus.WaitForValueAsync("pgbackrest_commands_total{command=\"archive-push\",result=\"ok\"}", v => v >= 1);
+        // Write first: a switch with nothing written since the last one starts no new segment.
+        await _agent.Env.Postgres.ExecuteAsync("create table prometheus_probe_2 (n int)");
+        var segment = await _agent.Env.Postgres.SwitchWalAsync();
+        await _agent.Env.Postgres.WaitForArchivedAsync(segment);
+
+        Assert.True(await prometheus.WaitForValueAsync("pgbackrest_archive_pushed_total{repo=\"1\"}", v => v > pushed) > pushed);
+        Assert.True(await prometheus.WaitForValueAsync("pgbackrest_pg_archiver_archived_total", v => v > archived) > archived);
+        Assert.True(await prometheus.WaitForValueAsync("pgbackrest_commands_total{command=\"archive-push\",result=\"ok\"}", v => v > pushRuns) > pushRuns);
+        Assert.Equal(0, await prometheus.WaitForValueAsync("sum(pgbackrest_archive_push_failures_total)", _ => true));
+        Assert.True(await prometheus.WaitForValueAsync("pgbackrest_archive_last_success_timestamp_seconds", _ => true) >= backup.Stopped.Seconds);
+    }
+
+    [Fact]
+    public async Task DeployedRulesAndDashboard_UseOnlyMetricNamesTheAgentExports()
+    {
+        var monitoring = Path.Combine(HarnessPaths.RepositoryRoot, "deploy", "kubernetes", "components", "monitoring");
+        var used = new[] { "prometheusrule.yaml", Path.Combine("dashboards", "backrest-agent.json") }
+            .SelectMany(f => MetricName().Matches(File.ReadAllText(Path.Combine(monitoring, f))).Select(m => m.Value))
+            .ToHashSet();
+        using var http = new HttpClient();
+        var exposition = await http.GetStringAsync($"http://127.0.0.1:{_agent.Env.Agent.MetricsPort}/metrics");
+        // Declared families (also those without a series right now) and the sample names (histograms' _bucket, _sum, _count).
+        var exported = exposition.Split('\n')
+            .Select(l => l.StartsWith("# TYPE ", StringComparison.Ordinal) ? l.Split(' ')[2] : l.StartsWith('#') ? "" : l.Split('{', ' ')[0])
+            .Where(n => n.Length > 0)
+            .Concat(await _agent.Prometheus.MetricNamesAsync())
+            .ToHashSet();
+
+        Assert.True(used.Count >= 25, $"only {used.Count} names found in {monitoring}");
+        Assert.Empty(used.Except(exported).Order());
+    }
+
+    [GeneratedRegex(@"\b(?:pgbackrest|grpc_server)_[a-z0-9_]+")]
+    private static partial Regex MetricName();
+
+    /// <summary>One agent with a full backup and archived WAL, a schedule per type and retention, scraped by Prometheus.</summary>
+    public sealed class ScrapedAgent : IAsyncLifetime
+    {
+        public TestEnvironment Env { get; private set; } = null!;
+
+        public PrometheusServer Prometheus { get; private set; } = null!;
+
+        public async Task InitializeAsync()
+        {
+            Env = await TestEnvironment.CreateAsync(new TestEnvironmentOptions
+            {
+                AgentSettings = new Dictionary<string, string?>
+                {
+                    // Once a year on 1 January: they never fire during a test.
+                    ["Agent__Repositories__0__Schedules__Full"] = "0 3 1 1 *",
+                    ["Agent__Repositories__0__Schedules__Diff"] = "0 4 1 1 *",
+                    ["Agent__Repositories__0__Schedules__Incr"] = "0 5 1 1 *",
+                    ["Agent__Repositories__0__RetentionFull"] = "2",
+                },
+            });
+            await Env.Client.CreateStanzaAsync(new CreateStanzaRequest());
+            await Env.BackupAsync("full");
+            await Env.Postgres.ExecuteAsync("create table prometheus_probe_1 (n int)");
+            var segment = await Env.Postgres.SwitchWalAsync();
+            await Env.Postgres.WaitForArchivedAsync(segment);
+            Prometheus = await PrometheusServer.StartAsync([$"127.0.0.1:{Env.Agent.MetricsPort}"]);
+        }
+
+        public async Task DisposeAsync()
+        {
+            if (Prometheus is not null)
+            {
+                await Prometheus.DisposeAsync();
+            }
+
+            if (Env is not null)
+            {
+                await Env.DisposeAsync();
+            }
+        }
+    }
+}
