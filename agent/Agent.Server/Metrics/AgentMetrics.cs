@@ -170,11 +170,11 @@ internal sealed class AgentMetrics
     {
         var now = _time.GetUtcNow();
         var snapshot = _cache.Snapshot();
-        var info = snapshot.Info;
         foreach (var r in snapshot.Repositories)
         {
             var key = r.Repo.ToString();
-            var window = RecoveryWindow.Current(info, r.Repo, stats, archiver, r.Continuity);
+            // The repository's own info: merging every repository's catalog on each scrape would cost with its size.
+            var window = RecoveryWindow.Current(r.Read.Info, r.Repo, stats, archiver, r.Continuity);
             SetOrRemove(_windowEarliest, Seconds(window.EarliestTime), stanza, key);
             SetOrRemove(_windowLatest, Seconds(window.LatestTime), stanza, key);
             SetOrRemove(_infoTime, Seconds(r.Read.ReadAt), stanza, key);
