@@ -50,6 +50,14 @@ public sealed class MetricsTests
         await env.Postgres.WaitForArchivedAsync(segment);
         // A refused call is counted with its code, like a served one.
         await Assert.ThrowsAsync<Grpc.Core.RpcException>(async () => await env.Client.StartBackupAsync(new StartBackupRequest { Type = "weekly" }));
+        // Made-up methods are counted under "unknown": a caller cannot add series by inventing paths.
+        var invoker = env.Agent.Channel.CreateCallInvoker();
+        var bytes = Grpc.Core.Marshallers.Create<byte[]>(b => b, b => b);
+        foreach (var (service, method) in new[] { ("backrest.agent.v1.BackupAgent", "NoSuchMethod"), ("made.up.Service", "NoSuchCall") })
+        {
+            var call = invoker.AsyncUnaryCall(new Grpc.Core.Method<byte[], byte[]>(Grpc.Core.MethodType.Unary, service, method, bytes, bytes), null, new(), []);
+            Assert.Equal(Grpc.Core.StatusCode.Unimplemented, (await Assert.ThrowsAsync<Grpc.Core.RpcException>(async () => await call)).StatusCode);
+        }
 
         var text = await http.GetStringAsync($"http://127.0.0.1:{env.Agent.MetricsPort}/metrics");
 
@@ -80,6 +88,8 @@ public sealed class MetricsTests
         Assert.Equal(1, Value(text, "grpc_server_handled_total", "grpc_method=\"StartBackup\",grpc_code=\"InvalidArgument\""));
         Assert.True(Value(text, "grpc_server_handled_total", "grpc_service=\"backrest.agent.v1.WalArchive\",grpc_method=\"PushWal\",grpc_code=\"OK\"") >= 1);
         Assert.True(Value(text, "grpc_server_handling_seconds_count", "grpc_method=\"StartBackup\"") >= 2);
+        Assert.DoesNotContain("NoSuch", text);
+        Assert.Equal(2, Value(text, "grpc_server_handled_total", "grpc_service=\"unknown\",grpc_method=\"unknown\",grpc_code=\"Unimplemented\""));
 
         // Before the stanza existed: pgBackRest's own code for it, and nothing about backups a repository cannot hold.
         Assert.Equal(1, Value(before, "pgbackrest_repo_status_code", "repo=\"1\""));
