@@ -14,6 +14,7 @@ internal static class OperationReport
         OperationKind.Restore => "restore",
         OperationKind.Expire => "expire",
         OperationKind.Delete => "delete",
+        OperationKind.Verify => "verify",
         _ => "operation",
     };
 
@@ -77,7 +78,8 @@ internal static class OperationReport
             block.Line($"{kind} succeeded in {took}");
             WriteResult(block, operation);
             WriteWarnings(block, operation);
-            return ExitCodes.Success;
+            // A verify that ran to its end but found damage is a failed check for scripts.
+            return operation.Verify is { Ok: false } ? ExitCodes.Failure : ExitCodes.Success;
         }
 
         output.Fail($"{kind} {State(operation.State)} after {took}"
@@ -128,6 +130,11 @@ internal static class OperationReport
                     block.Field("checksums", "page checksum errors found: see pgbackrest info --set " + taken.Label);
                 }
             }
+        }
+
+        foreach (var report in operation.Verify?.Repositories ?? [])
+        {
+            block.Field(Format.Repo(report.Repo), report.Ok ? "ok" : report.Description);
         }
 
         if (operation.Restore is { } restore)

@@ -19,6 +19,7 @@ var root = new RootCommand("backrestctl: control the backrest agents, the pgBack
     SchedulesCommand.Create(globals),
     RetentionCommands.CreateExpire(globals),
     RetentionCommands.CreateDelete(globals),
+    VerifyCommand.Create(globals),
     CheckCommands.CreateCheck(globals),
     CheckCommands.CreateStanzaCreate(globals),
     RecoveryWindowCommand.Create(globals),

@@ -10,6 +10,7 @@ using Backrest.Agent.Core.Restore;
 using Backrest.Agent.Core.Retention;
 using Backrest.Agent.Core.Schedules;
 using Backrest.Agent.Core.Status;
+using Backrest.Agent.Core.Verify;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 
@@ -44,6 +45,7 @@ public static class AgentCoreServiceCollectionExtensions
         services.TryAddSingleton<RestoreService>();
         services.TryAddSingleton<StanzaService>();
         services.TryAddSingleton<StatusService>();
+        services.TryAddSingleton<VerifyService>();
         return services;
     }
 

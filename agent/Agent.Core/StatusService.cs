@@ -21,6 +21,9 @@ public sealed record AgentStatus(
 {
     /// <summary>Each repository's retention as configured; an unconfigured one is also a start-up warning.</summary>
     public IReadOnlyList<Retention.RetentionPolicy> Retention { get; init; } = [];
+
+    /// <summary>The last verify report of each repository verified since the agent started.</summary>
+    public IReadOnlyDictionary<int, Verify.VerifyReport> Verify { get; init; } = new Dictionary<int, Verify.VerifyReport>();
 }
 
 /// <summary>
@@ -35,6 +38,7 @@ public sealed class StatusService(
     OperationRegistry operations,
     ArchiveService archive,
     WalVolumeForecast walVolume,
+    Verify.VerifyService verify,
     TimeProvider time)
 {
     /// <param name="refresh">Probe and read every repository first (each bounded by its deadline).</param>
@@ -61,6 +65,7 @@ public sealed class StatusService(
             time.GetUtcNow())
         {
             Retention = Retention.RetentionPolicy.All(options),
+            Verify = verify.Last,
         };
     }
 }

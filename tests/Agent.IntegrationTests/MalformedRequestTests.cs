@@ -41,6 +41,7 @@ public sealed partial class MalformedRequestTests
         ("ListOperations", MethodType.Unary, "ListOperationsRequest", false),
         ("ListSchedules", MethodType.Unary, "ListSchedulesRequest", false),
         ("Expire", MethodType.Unary, "ExpireRequest", false),
+        ("Verify", MethodType.Unary, "VerifyRequest", false),
         ("DeleteBackup", MethodType.Unary, "DeleteBackupRequest", true),
         ("GetRole", MethodType.Unary, "GetRoleRequest", false),
     ];

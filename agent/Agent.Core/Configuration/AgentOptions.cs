@@ -210,6 +210,9 @@ public sealed class ScheduleOptions
 
     public string? Incr { get; set; }
 
+    /// <summary>When to run pgBackRest's verify of this repository (reads back every backup file and WAL segment).</summary>
+    public string? Verify { get; set; }
+
     /// <summary>An IANA time zone id (Europe/Berlin); cron times are wall-clock times there, daylight saving included.</summary>
     public string TimeZone { get; set; } = "UTC";
 }

@@ -6,6 +6,7 @@ public enum OperationKind
     Restore,
     Expire,
     Delete,
+    Verify,
 }
 
 public enum OperationState

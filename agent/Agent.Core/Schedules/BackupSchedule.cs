@@ -3,7 +3,10 @@ using Cronos;
 
 namespace Backrest.Agent.Core.Schedules;
 
-/// <summary>One configured schedule: a backup type for a repository, a cron expression and the time zone it is read in.</summary>
+/// <summary>
+/// One configured schedule: a backup type (full, diff, incr) or "verify" for a repository, a cron expression and the
+/// time zone it is read in.
+/// </summary>
 public sealed record BackupSchedule(int Repo, string Type, string Cron, CronExpression Expression, TimeZoneInfo TimeZone)
 {
     /// <summary>The next run strictly after <paramref name="after"/>; Cronos handles daylight saving (a skipped time runs
@@ -39,7 +42,11 @@ public sealed record BackupSchedule(int Repo, string Type, string Cron, CronExpr
     }
 
     /// <summary>How the operation this schedule starts describes itself (the history is searched by it).</summary>
-    public string Description => $"{Type} backup to repo{Repo}";
+    public string Description => IsVerify ? Verify.VerifyService.Description(Repo) : $"{Type} backup to repo{Repo}";
+
+    public bool IsVerify => Type == VerifyType;
+
+    public const string VerifyType = "verify";
 
     /// <summary>Every schedule of every repository; the options were validated at start-up.</summary>
     public static IReadOnlyList<BackupSchedule> All(AgentOptions options)
@@ -86,7 +93,7 @@ public sealed record BackupSchedule(int Repo, string Type, string Cron, CronExpr
 
     private static IEnumerable<(string Type, string Cron)> Entries(ScheduleOptions s)
     {
-        foreach (var (type, cron) in new[] { ("full", s.Full), ("diff", s.Diff), ("incr", s.Incr) })
+        foreach (var (type, cron) in new[] { ("full", s.Full), ("diff", s.Diff), ("incr", s.Incr), (VerifyType, s.Verify) })
         {
             if (!string.IsNullOrWhiteSpace(cron))
             {

@@ -7,7 +7,7 @@ using Microsoft.Extensions.Logging;
 
 namespace Backrest.Agent.Core.Schedules;
 
-/// <summary>What a schedule needs from the rest of the agent: is this PostgreSQL the primary, and start (or queue) a backup.</summary>
+/// <summary>What a schedule needs from the rest of the agent: is this PostgreSQL the primary, and start (or queue) a backup or a verify.</summary>
 public interface IScheduledBackups
 {
     Task<bool> IsPrimaryAsync(CancellationToken cancellationToken);
@@ -15,14 +15,15 @@ public interface IScheduledBackups
     Task<OperationSnapshot> StartAsync(BackupSchedule schedule, CancellationToken cancellationToken);
 }
 
-internal sealed class ScheduledBackups(BackupService backups, PostgresClient postgres) : IScheduledBackups
+internal sealed class ScheduledBackups(BackupService backups, Verify.VerifyService verify, PostgresClient postgres) : IScheduledBackups
 {
     public async Task<bool> IsPrimaryAsync(CancellationToken cancellationToken) =>
         await postgres.GetStateAsync(cancellationToken).ConfigureAwait(false) is { Reachable: true, InRecovery: false };
 
-    // A scheduled backup never fails for a busy lane: it waits in the queue.
-    public Task<OperationSnapshot> StartAsync(BackupSchedule schedule, CancellationToken cancellationToken) =>
-        backups.StartAsync(schedule.Type, schedule.Repo, cancellationToken, queueIfBusy: true, trigger: OperationTrigger.Schedule);
+    // A scheduled backup or verify never fails for a busy lane: it waits in the queue.
+    public Task<OperationSnapshot> StartAsync(BackupSchedule schedule, CancellationToken cancellationToken) => schedule.IsVerify
+        ? Task.FromResult(verify.Start(schedule.Repo, queueIfBusy: true, trigger: OperationTrigger.Schedule))
+        : backups.StartAsync(schedule.Type, schedule.Repo, cancellationToken, queueIfBusy: true, trigger: OperationTrigger.Schedule);
 }
 
 /// <summary>A schedule, when it runs next, and how its last run ended (from the history).</summary>
@@ -42,7 +43,7 @@ public sealed partial class BackupScheduler(
     ILogger<BackupScheduler> logger) : BackgroundService
 {
     private static readonly TimeSpan LongestWait = TimeSpan.FromHours(12); // Task.Delay caps near 49 days; wake and re-check
-    private static readonly string[] TypeOrder = ["full", "diff", "incr"]; // a full first, so it covers the others
+    private static readonly string[] TypeOrder = ["full", "diff", "incr", BackupSchedule.VerifyType]; // a full first, so it covers the others; verify reads the newest
 
     private readonly IReadOnlyList<BackupSchedule> _schedules = BackupSchedule.All(options);
 
@@ -144,7 +145,8 @@ public sealed partial class BackupScheduler(
 
     private OperationRecord? LastRun(BackupSchedule schedule) =>
         operations.History.List(operations.History.Capacity)
-            .FirstOrDefault(r => r.Trigger == OperationTrigger.Schedule && r.Kind == OperationKind.Backup && r.Description == schedule.Description);
+            .FirstOrDefault(r => r.Trigger == OperationTrigger.Schedule && r.Kind == (schedule.IsVerify ? OperationKind.Verify : OperationKind.Backup) &&
+                                 r.Description == schedule.Description);
 
     private static partial class Log
     {

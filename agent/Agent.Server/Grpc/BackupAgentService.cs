@@ -18,6 +18,7 @@ internal sealed class BackupAgentService(
     OperationRegistry operations,
     BackupScheduler scheduler,
     RetentionService retention,
+    Core.Verify.VerifyService verify,
     Core.Postgres.PostgresClient postgres,
     Core.Configuration.AgentOptions options,
     TimeProvider time) : BackupAgent.BackupAgentBase
@@ -154,6 +155,9 @@ internal sealed class BackupAgentService(
 
         return reply;
     }
+
+    public override Task<Operation> Verify(VerifyRequest request, ServerCallContext context) =>
+        Task.FromResult(ProtoMapper.ToProto(verify.Start(request.Repo, request.Queue)));
 
     private static string RequireId(string id) =>
         string.IsNullOrWhiteSpace(id) ? throw AgentException.InvalidArgument("Operation id is required.") : id;

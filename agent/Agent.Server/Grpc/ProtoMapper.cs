@@ -5,6 +5,7 @@ using Backrest.Agent.Core.Operations;
 using Backrest.Agent.Core.PgBackRest;
 using Backrest.Agent.Core.Repositories;
 using Backrest.Agent.Core.Restore;
+using Backrest.Agent.Core.Verify;
 using Google.Protobuf.WellKnownTypes;
 using V1 = Backrest.Agent.V1;
 
@@ -24,6 +25,7 @@ internal static class ProtoMapper
                 OperationKind.Restore => V1.OperationKind.Restore,
                 OperationKind.Expire => V1.OperationKind.Expire,
                 OperationKind.Delete => V1.OperationKind.Delete,
+                OperationKind.Verify => V1.OperationKind.Verify,
                 _ => V1.OperationKind.Unspecified,
             },
             State = s.State switch
@@ -61,6 +63,9 @@ internal static class ProtoMapper
 
         switch (s.Result)
         {
+            case VerifyOutcome verify:
+                operation.Verify = new V1.VerifyResult { Ok = verify.Ok, Repositories = { verify.Repositories.Select(ToProto) } };
+                break;
             case BackupOutcome backup:
                 operation.Backup = new V1.BackupResult
                 {
@@ -183,11 +188,13 @@ internal static class ProtoMapper
                 InfoError = r.Read.Error ?? "",
                 ArchiveContinuity = r.Continuity is { } continuity ? ToProto(continuity) : null,
                 ArchiveContinuityError = r.ContinuityError ?? "",
+                Verify = s.Verify.TryGetValue(r.Repo, out var verify) ? ToProto(verify) : null,
             };
         }));
         // A gap is silent data loss for a restore to latest: say so where operators look first.
         status.Warnings.AddRange(snapshot.Repositories.Where(r => r.Continuity is { Continuous: false })
             .Select(r => $"repo{r.Repo}: {r.Continuity!.Describe()}"));
+        status.Warnings.AddRange(s.Verify.Values.Where(v => !v.Ok).OrderBy(v => v.Repo).Select(v => v.Describe()));
 
         status.Archive.Repositories.AddRange(s.Archive.Repositories.Select(r => new V1.RepositoryArchiveStats
         {
@@ -283,6 +290,17 @@ internal static class ProtoMapper
         Problems = { c.Problems },
         CheckedTime = ToTimestamp(c.CheckedAt),
         Description = c.Describe(),
+    };
+
+    public static V1.VerifyReport ToProto(VerifyReport r) => new()
+    {
+        Repo = r.Repo,
+        Ok = r.Ok,
+        Errors = r.Errors,
+        Findings = { r.Findings.Select(f => new V1.VerifyFinding { Kind = f.Kind, Name = f.Name, Checked = f.Checked, Valid = f.Valid, Details = f.Details }) },
+        Error = r.Error ?? "",
+        Finished = ToTimestamp(r.Finished),
+        Description = r.Describe(),
     };
 
     public static V1.ArchiveGap ToProto(ArchiveGap g) => new()

@@ -179,4 +179,21 @@ public sealed class BackupSchedulerTests : IDisposable
         Assert.Contains(errors, e => e.StartsWith("Agent:Repositories:0:Schedules:Full '0 1 * *'", StringComparison.Ordinal));
         Assert.Contains(errors, e => e.StartsWith("Agent:Repositories:0:Schedules:Diff '61 * * * *'", StringComparison.Ordinal));
     }
+
+    [Fact]
+    public void All_VerifyKey_VerifyScheduleOfThatRepository()
+    {
+        var options = new AgentOptions
+        {
+            Repositories = [new RepositoryOptions { Type = "posix", Path = "/r1" }, new RepositoryOptions { Type = "posix", Path = "/r2", Schedules = new ScheduleOptions { Verify = "0 3 * * 0" } }],
+        };
+        var errors = new List<string>();
+        BackupSchedule.Validate(errors, "Agent:Repositories:1:Schedules", new ScheduleOptions { Verify = "0 3 * *" });
+
+        var schedule = Assert.Single(BackupSchedule.All(options));
+
+        Assert.True(schedule.IsVerify);
+        Assert.Equal((2, "verify", "verify of repo2"), (schedule.Repo, schedule.Type, schedule.Description));
+        Assert.StartsWith("Agent:Repositories:1:Schedules:Verify '0 3 * *'", Assert.Single(errors));
+    }
 }
