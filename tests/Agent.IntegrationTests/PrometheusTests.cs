@@ -67,6 +67,47 @@ public sealed partial class PrometheusTests : IClassFixture<PrometheusTests.Scra
         Assert.Empty(used.Except(exported).Order());
     }
 
+    [Fact]
+    public async Task ShippedAlerts_OnAHealthyAgentWithAFreshBackup_EvaluateOnRealSeriesAndStayQuiet()
+    {
+        var prometheus = _agent.Prometheus;
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        var rules = await prometheus.RulesAsync();
+        while (rules.Any(r => r.Health != "ok") && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(250);
+            rules = await prometheus.RulesAsync();
+        }
+
+        Assert.True(rules.Count >= 13, $"{rules.Count} rules loaded");
+        Assert.All(rules, r => Assert.True(r.Health == "ok", $"{r.Name}: {r.Health} {r.Error}"));
+        // Retention of 2 yearly fulls promises a year; the cluster is minutes old: that alert is on its way (for: 1h), no other.
+        await prometheus.WaitForValueAsync("ALERTS{alertname=\"BackrestRecoveryWindowShort\",alertstate=\"pending\",repo=\"1\"}", _ => true);
+        var alerts = await prometheus.QueryAsync("ALERTS");
+        Assert.Equal(["BackrestRecoveryWindowShort"], alerts.Select(a => a.Labels["alertname"]).Distinct());
+
+        // The backup-age rules join the catalog with the schedules on the labels a real scrape gives them: with no slack
+        // at all, each finds the repository (a join on mismatched labels would find nothing and never fire).
+        var ageRules = Rule().Matches(File.ReadAllText(RuleFile)).Where(m => m.Groups["alert"].Value.EndsWith("BackupTooOld", StringComparison.Ordinal)).ToList();
+        Assert.Equal(3, ageRules.Count);
+        foreach (var rule in ageRules)
+        {
+            var noSlack = rule.Groups["expr"].Value.Replace("* 1.25 + 3600", "* 0", StringComparison.Ordinal);
+            Assert.NotEqual(rule.Groups["expr"].Value, noSlack);
+            var found = await prometheus.QueryAsync(noSlack);
+            Assert.True(found.Count == 1 && found[0].Labels["repo"] == "1", $"{rule.Groups["alert"].Value} without slack found {found.Count} series");
+        }
+    }
+
+    private static string RuleFile => Path.Combine(HarnessPaths.RepositoryRoot, "deploy", "kubernetes", "components", "monitoring", "prometheusrule.yaml");
+
+    /// <summary>The rule groups of the PrometheusRule as a plain rules file: below `spec:`, one indent less (as tests/prometheus/check-rules.sh).</summary>
+    private static string RulesFileText() =>
+        string.Join('\n', File.ReadAllText(RuleFile).Split("\nspec:\n", 2)[1].Split('\n').Select(l => l.StartsWith("  ", StringComparison.Ordinal) ? l[2..] : l));
+
+    [GeneratedRegex(@"- alert: (?<alert>\w+)\n\s+(?:#[^\n]*\n\s+)?expr: \|\n(?<expr>(?:\s{12}[^\n]*\n)+)")]
+    private static partial Regex Rule();
+
     [GeneratedRegex(@"\b(?:pgbackrest|grpc_server)_[a-z0-9_]+")]
     private static partial Regex MetricName();
 
@@ -95,7 +136,7 @@ public sealed partial class PrometheusTests : IClassFixture<PrometheusTests.Scra
             await Env.Postgres.ExecuteAsync("create table prometheus_probe_1 (n int)");
             var segment = await Env.Postgres.SwitchWalAsync();
             await Env.Postgres.WaitForArchivedAsync(segment);
-            Prometheus = await PrometheusServer.StartAsync([$"127.0.0.1:{Env.Agent.MetricsPort}"]);
+            Prometheus = await PrometheusServer.StartAsync([$"127.0.0.1:{Env.Agent.MetricsPort}"], RulesFileText());
         }
 
         public async Task DisposeAsync()

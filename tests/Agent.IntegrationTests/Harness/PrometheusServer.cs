@@ -30,16 +30,21 @@ public sealed class PrometheusServer : IAsyncDisposable
 
     public int Port { get; }
 
-    /// <summary>Starts Prometheus scraping /metrics of each target (host:port) every second, and waits until it is ready.</summary>
-    public static async Task<PrometheusServer> StartAsync(IEnumerable<string> targets, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Starts Prometheus scraping /metrics of each target (host:port) every second, evaluating the rule groups given (the
+    /// text of a rules file) every second too, and waits until it is ready.
+    /// </summary>
+    public static async Task<PrometheusServer> StartAsync(IEnumerable<string> targets, string? rules = null, CancellationToken cancellationToken = default)
     {
         var directory = TestDirectory.Create();
         var port = FreePort.Next();
+        var ruleFiles = rules is null ? "" : $"rule_files: ['{directory.WriteFile("rules.yml", rules)}']";
         var config = directory.WriteFile("prometheus.yml", $"""
             global:
               scrape_interval: 1s
               scrape_timeout: 1s
               evaluation_interval: 1s
+            {ruleFiles}
             scrape_configs:
               - job_name: {Job}
                 static_configs:
@@ -104,6 +109,18 @@ public sealed class PrometheusServer : IAsyncDisposable
         }
 
         throw new TimeoutException($"'{promql}' gave [{string.Join(", ", last.Select(r => r.Value))}] and not the value awaited.\n{LogTail()}");
+    }
+
+    /// <summary>Each loaded rule's name (alert) and health (ok, err, unknown before its first evaluation), with its error.</summary>
+    public async Task<IReadOnlyList<(string Name, string Health, string? Error)>> RulesAsync(CancellationToken cancellationToken = default)
+    {
+        using var reply = await _http.GetFromJsonAsync<JsonDocument>("/api/v1/rules", cancellationToken)
+            ?? throw new InvalidOperationException("Prometheus returned no body.");
+        return reply.RootElement.GetProperty("data").GetProperty("groups").EnumerateArray()
+            .SelectMany(g => g.GetProperty("rules").EnumerateArray())
+            .Select(r => (r.GetProperty("name").GetString()!, r.GetProperty("health").GetString()!,
+                r.TryGetProperty("lastError", out var e) ? e.GetString() : null))
+            .ToList();
     }
 
     /// <summary>Every metric name Prometheus holds from its targets.</summary>
