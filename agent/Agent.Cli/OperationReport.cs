@@ -15,6 +15,7 @@ internal static class OperationReport
         OperationKind.Expire => "expire",
         OperationKind.Delete => "delete",
         OperationKind.Verify => "verify",
+        OperationKind.Drill => "drill",
         _ => "operation",
     };
 
@@ -130,6 +131,16 @@ internal static class OperationReport
                     block.Field("checksums", "page checksum errors found: see pgbackrest info --set " + taken.Label);
                 }
             }
+        }
+
+        if (operation.Drill is { } drill)
+        {
+            block.Field("repository", Format.Repo(drill.Repo));
+            block.Field("recovery time", $"{drill.RecoverySeconds:F1} s (restore {drill.RestoreSeconds:F1} s, replay {drill.ReplaySeconds:F1} s)");
+            block.Field("recovered to", $"{Format.OrNone(drill.RecoveredLsn)} ({Format.OrNone(drill.RecoveredWal)})" +
+                (drill.RecoveredTime is null ? "" : $", last transaction {Format.Time(drill.RecoveredTime)} UTC"));
+            block.Field("newest archived", Format.OrNone(drill.NewestArchivedWal) + (drill.Shortfall ? "  SHORTFALL: recovery stopped before it" : ""));
+            block.Field("check", string.Join(", ", drill.Check));
         }
 
         foreach (var report in operation.Verify?.Repositories ?? [])

@@ -2,6 +2,7 @@ using Backrest.Agent.Core;
 using Backrest.Agent.Core.Archive;
 using Backrest.Agent.Core.Backups;
 using Backrest.Agent.Core.Configuration;
+using Backrest.Agent.Core.Drills;
 using Backrest.Agent.Core.Continuity;
 using Backrest.Agent.Core.Operations;
 using Backrest.Agent.Core.PgBackRest;
@@ -46,6 +47,7 @@ public static class AgentCoreServiceCollectionExtensions
         services.TryAddSingleton<StanzaService>();
         services.TryAddSingleton<StatusService>();
         services.TryAddSingleton<VerifyService>();
+        services.TryAddSingleton<DrillService>();
         return services;
     }
 

@@ -42,6 +42,7 @@ public sealed partial class MalformedRequestTests
         ("ListSchedules", MethodType.Unary, "ListSchedulesRequest", false),
         ("Expire", MethodType.Unary, "ExpireRequest", false),
         ("Verify", MethodType.Unary, "VerifyRequest", false),
+        ("Drill", MethodType.Unary, "DrillRequest", false),
         ("DeleteBackup", MethodType.Unary, "DeleteBackupRequest", true),
         ("GetRole", MethodType.Unary, "GetRoleRequest", false),
     ];

@@ -29,6 +29,27 @@ public sealed class AgentOptions
     public StatusOptions Status { get; set; } = new();
 
     public ClusterOptions Cluster { get; set; } = new();
+
+    public DrillOptions Drills { get; set; } = new();
+}
+
+/// <summary>Restore drills: the newest backup restored into a scratch directory and started there, then removed.</summary>
+public sealed class DrillOptions
+{
+    /// <summary>
+    /// A directory on a volume of its own (never the data directory's): each drill restores into a subdirectory and
+    /// removes it. Unset: drills are refused.
+    /// </summary>
+    public string ScratchDirectory { get; set; } = "";
+
+    /// <summary>The query run on the restored cluster; its first row is the drill's check result. Unset: tables and database sizes.</summary>
+    public string? CheckQuery { get; set; }
+
+    /// <summary>Where pg_ctl of the backup's PostgreSQL major version is; unset: /usr/lib/postgresql/&lt;major&gt;/bin.</summary>
+    public string? PostgresBinDirectory { get; set; }
+
+    /// <summary>How long the restored cluster may take to replay the archive and open.</summary>
+    public int TimeoutMinutes { get; set; } = 60;
 }
 
 /// <summary>
@@ -212,6 +233,9 @@ public sealed class ScheduleOptions
 
     /// <summary>When to run pgBackRest's verify of this repository (reads back every backup file and WAL segment).</summary>
     public string? Verify { get; set; }
+
+    /// <summary>When to run a restore drill of this repository's newest backup (needs Agent:Drills:ScratchDirectory).</summary>
+    public string? Drill { get; set; }
 
     /// <summary>An IANA time zone id (Europe/Berlin); cron times are wall-clock times there, daylight saving included.</summary>
     public string TimeZone { get; set; } = "UTC";

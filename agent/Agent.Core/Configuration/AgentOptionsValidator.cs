@@ -118,6 +118,23 @@ public static partial class AgentOptionsValidator
             errors.Add($"{root}:Operations:MissedScheduleLimitMinutes must be 0 or more (got {operations.MissedScheduleLimitMinutes}); 0 never catches up.");
         }
 
+        var drills = options.Drills;
+        if (drills.ScratchDirectory.Length > 0)
+        {
+            RequireAbsolute(errors, $"{root}:Drills:ScratchDirectory", drills.ScratchDirectory);
+        }
+        else if (options.Repositories.Any(r => !string.IsNullOrWhiteSpace(r.Schedules.Drill)))
+        {
+            errors.Add($"{root}:Drills:ScratchDirectory is required by a Schedules:Drill: set it to a directory on a volume of its own.");
+        }
+
+        if (drills.PostgresBinDirectory is { Length: > 0 } bin)
+        {
+            RequireAbsolute(errors, $"{root}:Drills:PostgresBinDirectory", bin);
+        }
+
+        RequirePositive(errors, $"{root}:Drills:TimeoutMinutes", drills.TimeoutMinutes);
+
         return errors;
     }
 

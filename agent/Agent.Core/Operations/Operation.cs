@@ -7,6 +7,7 @@ public enum OperationKind
     Expire,
     Delete,
     Verify,
+    Drill,
 }
 
 public enum OperationState

@@ -383,7 +383,8 @@ public sealed partial class RestoreService(
         }
     }
 
-    private async Task<OperationResult?> RunAsync(OperationHandle handle, RestorePlan plan, CancellationToken cancellationToken)
+    /// <summary>Runs a planned restore under the given operation (a restore, or a drill that restores first).</summary>
+    internal async Task<RestoreOutcome> RunAsync(OperationHandle handle, RestorePlan plan, CancellationToken cancellationToken)
     {
         string? holding = null;
         if (plan.InPlace)

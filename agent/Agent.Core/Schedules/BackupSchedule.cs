@@ -4,7 +4,7 @@ using Cronos;
 namespace Backrest.Agent.Core.Schedules;
 
 /// <summary>
-/// One configured schedule: a backup type (full, diff, incr) or "verify" for a repository, a cron expression and the
+/// One configured schedule: a backup type (full, diff, incr), "verify" or "drill" for a repository, a cron expression and the
 /// time zone it is read in.
 /// </summary>
 public sealed record BackupSchedule(int Repo, string Type, string Cron, CronExpression Expression, TimeZoneInfo TimeZone)
@@ -42,11 +42,28 @@ public sealed record BackupSchedule(int Repo, string Type, string Cron, CronExpr
     }
 
     /// <summary>How the operation this schedule starts describes itself (the history is searched by it).</summary>
-    public string Description => IsVerify ? Verify.VerifyService.Description(Repo) : $"{Type} backup to repo{Repo}";
+    public string Description => Type switch
+    {
+        VerifyType => Verify.VerifyService.Description(Repo),
+        DrillType => Drills.DrillService.Description(Repo),
+        _ => $"{Type} backup to repo{Repo}",
+    };
 
     public bool IsVerify => Type == VerifyType;
 
+    public bool IsDrill => Type == DrillType;
+
+    /// <summary>The operation kind this schedule starts (its last run is found in the history by kind and description).</summary>
+    public Operations.OperationKind Kind => Type switch
+    {
+        VerifyType => Operations.OperationKind.Verify,
+        DrillType => Operations.OperationKind.Drill,
+        _ => Operations.OperationKind.Backup,
+    };
+
     public const string VerifyType = "verify";
+
+    public const string DrillType = "drill";
 
     /// <summary>Every schedule of every repository; the options were validated at start-up.</summary>
     public static IReadOnlyList<BackupSchedule> All(AgentOptions options)
@@ -93,7 +110,7 @@ public sealed record BackupSchedule(int Repo, string Type, string Cron, CronExpr
 
     private static IEnumerable<(string Type, string Cron)> Entries(ScheduleOptions s)
     {
-        foreach (var (type, cron) in new[] { ("full", s.Full), ("diff", s.Diff), ("incr", s.Incr), (VerifyType, s.Verify) })
+        foreach (var (type, cron) in new[] { ("full", s.Full), ("diff", s.Diff), ("incr", s.Incr), (VerifyType, s.Verify), (DrillType, s.Drill) })
         {
             if (!string.IsNullOrWhiteSpace(cron))
             {

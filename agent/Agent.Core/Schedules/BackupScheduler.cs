@@ -15,15 +15,18 @@ public interface IScheduledBackups
     Task<OperationSnapshot> StartAsync(BackupSchedule schedule, CancellationToken cancellationToken);
 }
 
-internal sealed class ScheduledBackups(BackupService backups, Verify.VerifyService verify, PostgresClient postgres) : IScheduledBackups
+internal sealed class ScheduledBackups(BackupService backups, Verify.VerifyService verify, Drills.DrillService drills, PostgresClient postgres) : IScheduledBackups
 {
     public async Task<bool> IsPrimaryAsync(CancellationToken cancellationToken) =>
         await postgres.GetStateAsync(cancellationToken).ConfigureAwait(false) is { Reachable: true, InRecovery: false };
 
     // A scheduled backup or verify never fails for a busy lane: it waits in the queue.
-    public Task<OperationSnapshot> StartAsync(BackupSchedule schedule, CancellationToken cancellationToken) => schedule.IsVerify
-        ? Task.FromResult(verify.Start(schedule.Repo, queueIfBusy: true, trigger: OperationTrigger.Schedule))
-        : backups.StartAsync(schedule.Type, schedule.Repo, cancellationToken, queueIfBusy: true, trigger: OperationTrigger.Schedule);
+    public Task<OperationSnapshot> StartAsync(BackupSchedule schedule, CancellationToken cancellationToken) => schedule.Type switch
+    {
+        BackupSchedule.VerifyType => Task.FromResult(verify.Start(schedule.Repo, queueIfBusy: true, trigger: OperationTrigger.Schedule)),
+        BackupSchedule.DrillType => drills.StartAsync(schedule.Repo, cancellationToken, queueIfBusy: true, trigger: OperationTrigger.Schedule),
+        _ => backups.StartAsync(schedule.Type, schedule.Repo, cancellationToken, queueIfBusy: true, trigger: OperationTrigger.Schedule),
+    };
 }
 
 /// <summary>A schedule, when it runs next, and how its last run ended (from the history).</summary>
@@ -43,7 +46,7 @@ public sealed partial class BackupScheduler(
     ILogger<BackupScheduler> logger) : BackgroundService
 {
     private static readonly TimeSpan LongestWait = TimeSpan.FromHours(12); // Task.Delay caps near 49 days; wake and re-check
-    private static readonly string[] TypeOrder = ["full", "diff", "incr", BackupSchedule.VerifyType]; // a full first, so it covers the others; verify reads the newest
+    private static readonly string[] TypeOrder = ["full", "diff", "incr", BackupSchedule.VerifyType, BackupSchedule.DrillType]; // a full first, so it covers the others; verify and drill read the newest
 
     private readonly IReadOnlyList<BackupSchedule> _schedules = BackupSchedule.All(options);
 
@@ -145,7 +148,7 @@ public sealed partial class BackupScheduler(
 
     private OperationRecord? LastRun(BackupSchedule schedule) =>
         operations.History.List(operations.History.Capacity)
-            .FirstOrDefault(r => r.Trigger == OperationTrigger.Schedule && r.Kind == (schedule.IsVerify ? OperationKind.Verify : OperationKind.Backup) &&
+            .FirstOrDefault(r => r.Trigger == OperationTrigger.Schedule && r.Kind == schedule.Kind &&
                                  r.Description == schedule.Description);
 
     private static partial class Log

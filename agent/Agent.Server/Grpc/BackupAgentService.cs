@@ -19,6 +19,7 @@ internal sealed class BackupAgentService(
     BackupScheduler scheduler,
     RetentionService retention,
     Core.Verify.VerifyService verify,
+    Core.Drills.DrillService drills,
     Core.Postgres.PostgresClient postgres,
     Core.Configuration.AgentOptions options,
     TimeProvider time) : BackupAgent.BackupAgentBase
@@ -158,6 +159,9 @@ internal sealed class BackupAgentService(
 
     public override Task<Operation> Verify(VerifyRequest request, ServerCallContext context) =>
         Task.FromResult(ProtoMapper.ToProto(verify.Start(request.Repo, request.Queue)));
+
+    public override async Task<Operation> Drill(DrillRequest request, ServerCallContext context) =>
+        ProtoMapper.ToProto(await drills.StartAsync(request.Repo, context.CancellationToken, request.Queue));
 
     private static string RequireId(string id) =>
         string.IsNullOrWhiteSpace(id) ? throw AgentException.InvalidArgument("Operation id is required.") : id;

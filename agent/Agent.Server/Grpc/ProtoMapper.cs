@@ -1,6 +1,7 @@
 using Backrest.Agent.Core;
 using Backrest.Agent.Core.Backups;
 using Backrest.Agent.Core.Continuity;
+using Backrest.Agent.Core.Drills;
 using Backrest.Agent.Core.Operations;
 using Backrest.Agent.Core.PgBackRest;
 using Backrest.Agent.Core.Repositories;
@@ -26,6 +27,7 @@ internal static class ProtoMapper
                 OperationKind.Expire => V1.OperationKind.Expire,
                 OperationKind.Delete => V1.OperationKind.Delete,
                 OperationKind.Verify => V1.OperationKind.Verify,
+                OperationKind.Drill => V1.OperationKind.Drill,
                 _ => V1.OperationKind.Unspecified,
             },
             State = s.State switch
@@ -63,6 +65,22 @@ internal static class ProtoMapper
 
         switch (s.Result)
         {
+            case DrillOutcome drill:
+                operation.Drill = new V1.DrillResult
+                {
+                    Repo = drill.Repo,
+                    BackupLabel = drill.Backup,
+                    RestoreSeconds = drill.Restore.TotalSeconds,
+                    ReplaySeconds = drill.Replay.TotalSeconds,
+                    RecoverySeconds = drill.RecoveryTime.TotalSeconds,
+                    RecoveredLsn = drill.RecoveredLsn ?? "",
+                    RecoveredWal = drill.RecoveredWal ?? "",
+                    RecoveredTime = ToTimestamp(drill.RecoveredTime),
+                    NewestArchivedWal = drill.NewestArchivedWal ?? "",
+                    Shortfall = drill.Shortfall,
+                    Check = { drill.Check },
+                };
+                break;
             case VerifyOutcome verify:
                 operation.Verify = new V1.VerifyResult { Ok = verify.Ok, Repositories = { verify.Repositories.Select(ToProto) } };
                 break;

@@ -1,0 +1,336 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using Backrest.Agent.Core.Backups;
+using Backrest.Agent.Core.Configuration;
+using Backrest.Agent.Core.Continuity;
+using Backrest.Agent.Core.Operations;
+using Backrest.Agent.Core.PgBackRest;
+using Backrest.Agent.Core.Restore;
+using Backrest.Agent.Core.Status;
+using Npgsql;
+
+namespace Backrest.Agent.Core.Drills;
+
+/// <summary>The backup a drill restores and the volume it restores onto, checked before anything is written.</summary>
+internal sealed record DrillPlan(int Repo, BackupInfo Backup, string ScratchDirectory);
+
+/// <summary>
+/// Restore drills: the newest backup of a repository restored into a subdirectory of Agent:Drills:ScratchDirectory,
+/// started there with no network (a private socket directory, listen_addresses empty), archiving off and hot standby
+/// off, so that it opens only once it has replayed the whole archive and promoted; then the check query, a fast stop
+/// and the directory removed, whatever happened. One at a time, in the exclusive lane: never beside a backup or restore.
+/// </summary>
+public sealed class DrillService(
+    RestoreService restores,
+    StatusCache cache,
+    ArchiveContinuityScanner continuity,
+    OperationRegistry operations,
+    IProcessRunner runner,
+    AgentOptions options,
+    TimeProvider time)
+{
+    /// <summary>Tables outside the system schemas of the connected database, and every database's size in bytes.</summary>
+    public const string DefaultCheckQuery =
+        "select (select count(*) from pg_class c join pg_namespace n on n.oid = c.relnamespace " +
+        "where c.relkind in ('r', 'p') and n.nspname not in ('pg_catalog', 'information_schema') and n.nspname not like 'pg_toast%') as tables, " +
+        "(select string_agg(datname || ' ' || pg_database_size(oid), ', ' order by datname) from pg_database where datallowconn) as database_bytes";
+
+    private readonly Dictionary<int, (bool Succeeded, DrillOutcome? Outcome, DateTimeOffset Finished)> _last = [];
+
+    /// <summary>The last drill of each repository since the agent started: whether it succeeded, and its figures.</summary>
+    public IReadOnlyDictionary<int, (bool Succeeded, DrillOutcome? Outcome, DateTimeOffset Finished)> Last
+    {
+        get
+        {
+            lock (_last)
+            {
+                return new Dictionary<int, (bool, DrillOutcome?, DateTimeOffset)>(_last);
+            }
+        }
+    }
+
+    public static string Description(int repo) => $"restore drill of repo{repo}";
+
+    /// <summary>
+    /// Checks what can be checked now (scratch directory set, a backup to restore, enough free space), then starts the
+    /// drill as an operation; a running operation refuses it (ABORTED) unless <paramref name="queueIfBusy"/>.
+    /// </summary>
+    public async Task<OperationSnapshot> StartAsync(int repo, CancellationToken cancellationToken, bool queueIfBusy = false,
+        OperationTrigger trigger = OperationTrigger.Manual)
+    {
+        var repoKey = BackupService.ResolveRepo(options, repo);
+        if (operations.Running is null)
+        {
+            await PlanAsync(repoKey, cancellationToken).ConfigureAwait(false);
+        }
+
+        return operations.Start(new OperationRequest(OperationKind.Drill, Description(repoKey), async (handle, ct) =>
+        {
+            // Planned again: it may have waited in the queue, and a backup may have been taken since.
+            var plan = await PlanAsync(repoKey, ct).ConfigureAwait(false);
+            return await RunAsync(handle, plan, ct).ConfigureAwait(false);
+        })
+        {
+            Trigger = trigger,
+            BackupType = "drill",
+            Repo = repoKey,
+        }, queueIfBusy);
+    }
+
+    private async Task<DrillPlan> PlanAsync(int repo, CancellationToken cancellationToken)
+    {
+        var scratch = options.Drills.ScratchDirectory;
+        if (scratch.Length == 0)
+        {
+            throw AgentException.FailedPrecondition("Restore drills need a scratch directory, and Agent:Drills:ScratchDirectory is not set.",
+                "Mount a volume of its own (at least the size of the database) and set Agent:Drills:ScratchDirectory to it.");
+        }
+
+        if (!Directory.Exists(scratch))
+        {
+            throw AgentException.FailedPrecondition($"The drills' scratch directory {scratch} does not exist.",
+                "Mount the scratch volume there, or point Agent:Drills:ScratchDirectory at an existing directory.");
+        }
+
+        var info = await cache.RefreshRepositoryAsync(repo, cancellationToken).ConfigureAwait(false);
+        var database = info.Databases.MaxBy(d => d.Id);
+        var newest = info.Backups.Where(b => b.RepoKey == repo && (database is null || b.DatabaseId == database.Id)).MaxBy(b => b.Stop)
+            ?? throw AgentException.FailedPrecondition($"repo{repo} holds no backup of stanza '{options.Stanza}': there is nothing to drill.",
+                $"Take a backup first: backrestctl backup --type full --repo {repo}.");
+        var free = new DriveInfo(scratch).AvailableFreeSpace;
+        if (free < newest.DatabaseSize)
+        {
+            throw AgentException.FailedPrecondition(
+                $"The scratch volume of {scratch} has {free} bytes free, but backup {newest.Label} restores to {newest.DatabaseSize} bytes: " +
+                "the drill would fill it.",
+                $"Give Agent:Drills:ScratchDirectory a volume with at least {newest.DatabaseSize} bytes free (more as the database grows).");
+        }
+
+        return new DrillPlan(repo, newest, scratch);
+    }
+
+    private async Task<OperationResult?> RunAsync(OperationHandle handle, DrillPlan plan, CancellationToken cancellationToken)
+    {
+        var directory = Path.Combine(plan.ScratchDirectory, handle.Id);
+        var data = Path.Combine(directory, "data");
+        var sockets = Path.Combine(directory, "socket");
+        var log = Path.Combine(directory, "postgresql.log");
+        string? pgCtl = null;
+        try
+        {
+            Directory.CreateDirectory(sockets, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            var port = FreePort();
+            var restorePlan = await restores.PlanAsync(new RestoreRequest { Repo = plan.Repo, Set = plan.Backup.Label, DataDirectory = data, Port = port },
+                cancellationToken).ConfigureAwait(false);
+            var clock = Stopwatch.StartNew();
+            await restores.RunAsync(handle, restorePlan, cancellationToken).ConfigureAwait(false);
+            var restore = clock.Elapsed;
+
+            handle.ReportProgress(100, "replaying the archive in the restored cluster");
+            Isolate(directory, data, sockets, port);
+            var bin = options.Drills.PostgresBinDirectory is { Length: > 0 } configured
+                ? configured
+                : $"/usr/lib/postgresql/{File.ReadAllText(Path.Combine(data, "PG_VERSION")).Trim()}/bin";
+            pgCtl = Path.Combine(bin, "pg_ctl");
+            clock.Restart();
+            var timeout = options.Drills.TimeoutMinutes * 60;
+            var started = await runner.RunAsync(new ProcessSpec(pgCtl, ["-D", data, "-l", log, "-w", "-t", timeout.ToString(), "start"]),
+                cancellationToken).ConfigureAwait(false);
+            if (started.ExitCode != 0)
+            {
+                throw AgentException.FailedPrecondition(
+                    $"The restored cluster did not start (pg_ctl exit {started.ExitCode}): {Tail(log)}",
+                    "Read the server's log lines above: the image needs the PostgreSQL server binaries (and extensions) of the backup's version.");
+            }
+
+            // pg_ctl returns once recovery has started (with hot standby off the postmaster reports "standby" to it); the
+            // cluster accepts connections only after it replayed the whole archive and promoted.
+            var connectionString = ConnectionString(sockets, port);
+            await WaitUntilOpenAsync(connectionString, data, log, cancellationToken).ConfigureAwait(false);
+            var replay = clock.Elapsed;
+
+            handle.ReportPhase("running the check query");
+            var (check, segmentSize) = await CheckAsync(connectionString, cancellationToken).ConfigureAwait(false);
+            var (lsn, recoveredTime) = RecoveryLog.EndOfRecovery(File.ReadLines(log));
+
+            handle.ReportPhase("comparing with the newest archived WAL");
+            var info = await cache.RefreshRepositoryAsync(plan.Repo, cancellationToken).ConfigureAwait(false);
+            var newest = (await continuity.ScanAsync(plan.Repo, info, cancellationToken).ConfigureAwait(false))?.Newest;
+            string? recoveredWal = null;
+            var shortfall = false;
+            if (lsn is not null && newest is not null)
+            {
+                var reached = WalSegment.NumberOf(lsn, segmentSize);
+                var archived = WalSegment.Parse(newest, segmentSize);
+                recoveredWal = new WalSegment(archived.Timeline, reached).Name(segmentSize);
+                shortfall = reached < archived.Number;
+                if (shortfall)
+                {
+                    handle.AddWarning($"Recovery stopped at {lsn} (segment {recoveredWal}), before the newest archived segment {newest}: " +
+                        "a restore to latest loses the WAL after it. See backrestctl check for gaps in the archive.");
+                }
+            }
+
+            var outcome = new DrillOutcome(plan.Repo, plan.Backup.Label, restore, replay, lsn, recoveredWal, recoveredTime, newest, check)
+            {
+                Shortfall = shortfall,
+            };
+            Remember(plan.Repo, true, outcome);
+            return outcome;
+        }
+        catch
+        {
+            Remember(plan.Repo, false, null);
+            throw;
+        }
+        finally
+        {
+            await CleanUpAsync(handle, pgCtl, directory, data).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Settings appended to the restored cluster's postgresql.auto.conf (later lines win): no TCP, a socket directory
+    /// only the agent's user can enter, no archiving into the stanza, opened only after the whole replay, local trust
+    /// through that private socket (the source's pg_hba.conf may ask for passwords), messages in English for the log.
+    /// </summary>
+    private static void Isolate(string directory, string data, string sockets, int port)
+    {
+        var hba = Path.Combine(directory, "pg_hba.conf");
+        File.WriteAllText(hba, "local all all trust\n");
+        File.AppendAllLines(Path.Combine(data, "postgresql.auto.conf"),
+        [
+            "# backrest-agent restore drill: private socket, no network, no archiving",
+            "listen_addresses = ''",
+            $"unix_socket_directories = '{sockets}'",
+            $"port = {port}",
+            "archive_mode = off",
+            "hot_standby = off",
+            "ssl = off",
+            "logging_collector = off",
+            "lc_messages = 'C'",
+            $"hba_file = '{hba}'",
+        ]);
+    }
+
+    private string ConnectionString(string sockets, int port) => new NpgsqlConnectionStringBuilder
+    {
+        Host = sockets,
+        Port = port,
+        Username = options.Postgres.User,
+        Database = options.Postgres.Database,
+        Pooling = false,
+        Timeout = 5,
+        CommandTimeout = 600,
+        ApplicationName = "backrest-agent-drill",
+    }.ConnectionString;
+
+    /// <summary>Polls until the restored cluster accepts a connection out of recovery; fails when it dies or the timeout passes.</summary>
+    private async Task WaitUntilOpenAsync(string connectionString, string data, string log, CancellationToken cancellationToken)
+    {
+        var deadline = time.GetUtcNow().AddMinutes(options.Drills.TimeoutMinutes);
+        while (true)
+        {
+            try
+            {
+                await using var connection = new NpgsqlConnection(connectionString);
+                await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
+                await using var recovery = new NpgsqlCommand("select pg_is_in_recovery()", connection);
+                if (await recovery.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is false)
+                {
+                    return;
+                }
+            }
+            catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.CannotConnectNow)
+            {
+                // Still replaying.
+            }
+
+            if (!File.Exists(Path.Combine(data, "postmaster.pid")))
+            {
+                throw AgentException.FailedPrecondition($"The restored cluster stopped during recovery: {Tail(log)}",
+                    "Read the server's log lines above (a missing WAL segment, a missing extension library, too little memory).");
+            }
+
+            if (time.GetUtcNow() > deadline)
+            {
+                throw AgentException.FailedPrecondition(
+                    $"The restored cluster was still replaying after {options.Drills.TimeoutMinutes} min: {Tail(log)}",
+                    "Raise Agent:Drills:TimeoutMinutes, or take backups more often so that less WAL must be replayed.");
+            }
+
+            await Task.Delay(TimeSpan.FromMilliseconds(100), time, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private async Task<(IReadOnlyList<string> Row, long SegmentSize)> CheckAsync(string connectionString, CancellationToken cancellationToken)
+    {
+        await using var connection = new NpgsqlConnection(connectionString);
+        await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
+        var row = new List<string>();
+        await using (var command = new NpgsqlCommand(options.Drills.CheckQuery is { Length: > 0 } query ? query : DefaultCheckQuery, connection))
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+        {
+            if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                for (var i = 0; i < reader.FieldCount; i++)
+                {
+                    row.Add($"{reader.GetName(i)}={(reader.IsDBNull(i) ? "null" : Convert.ToString(reader.GetValue(i), System.Globalization.CultureInfo.InvariantCulture))}");
+                }
+            }
+        }
+
+        await using var size = new NpgsqlCommand("select setting::bigint from pg_settings where name = 'wal_segment_size'", connection);
+        return (row, (long)(await size.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!);
+    }
+
+    /// <summary>Stops the restored cluster (fast, then immediate) and removes the drill's directory, failures as warnings.</summary>
+    private async Task CleanUpAsync(OperationHandle handle, string? pgCtl, string directory, string data)
+    {
+        handle.ReportPhase("stopping the restored cluster and removing it");
+        if (pgCtl is not null && File.Exists(Path.Combine(data, "postmaster.pid")))
+        {
+            foreach (var mode in (string[])["fast", "immediate"])
+            {
+                var stopped = await runner.RunAsync(new ProcessSpec(pgCtl, ["-D", data, "-m", mode, "-w", "-t", "60", "stop"]), CancellationToken.None)
+                    .ConfigureAwait(false);
+                if (stopped.ExitCode == 0)
+                {
+                    break;
+                }
+            }
+        }
+
+        try
+        {
+            if (Directory.Exists(directory))
+            {
+                Directory.Delete(directory, recursive: true);
+            }
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            handle.AddWarning($"Could not remove the drill's directory {directory}: {ex.Message}. Remove it before the next drill.");
+        }
+    }
+
+    private void Remember(int repo, bool succeeded, DrillOutcome? outcome)
+    {
+        lock (_last)
+        {
+            _last[repo] = (succeeded, outcome, time.GetUtcNow());
+        }
+    }
+
+    /// <summary>The restored cluster listens on no TCP address; the port only names its socket, but a free one is chosen anyway.</summary>
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    private static string Tail(string log) =>
+        File.Exists(log) ? string.Join(" | ", File.ReadLines(log).TakeLast(5)) : "no server log was written";
+}
