@@ -145,42 +145,70 @@ internal sealed class AgentConnections : IDisposable
 
     /// <summary>
     /// Backups and stanza-create must run where PostgreSQL is the primary. With one agent the agent decides;
-    /// with several, the one whose status says primary is chosen, and anything else is an error rather than a guess.
+    /// with several, the one whose GetRole says primary is chosen, and anything else is an error rather than a guess.
     /// </summary>
-    public async Task<AgentAddress> FindPrimaryAsync(Action<string> warn, CancellationToken cancellationToken)
+    public Task<AgentAddress> FindPrimaryAsync(Action<string> warn, CancellationToken cancellationToken) =>
+        FindBackupSourceAsync(BackupSource.Primary, warn, cancellationToken);
+
+    /// <summary>
+    /// Where a coordinated backup goes. primary: the one primary. standby: the standby whose agent is the configured
+    /// backup source (Agent:Cluster:BackupFrom=standby), the least behind first. prefer-standby: that standby, else the primary.
+    /// </summary>
+    public async Task<AgentAddress> FindBackupSourceAsync(BackupSource from, Action<string> warn, CancellationToken cancellationToken)
     {
-        if (Agents.Count == 1)
+        if (Agents.Count == 1 && Cluster is null)
         {
             return Agents[0];
         }
 
-        var replies = await CallEachAsync((client, options) => client.GetStatusAsync(new GetStatusRequest(), options), cancellationToken);
-        var primaries = replies
-            .Where(r => r.Reply?.Postgres is { Reachable: true, Role: "primary" })
-            .Select(r => r.Agent)
-            .ToList();
-        if (primaries.Count == 1)
+        var members = await ClusterView.ReadAsync(this, roleOnly: true, cancellationToken);
+        var primaries = members.Where(m => m.IsPrimary).ToList();
+        var roles = string.Join(", ", members.Select(Describe));
+        var primary = primaries.Count == 1 ? primaries[0] : null;
+        if (from != BackupSource.Primary)
         {
-            // Say so, since an agent that did not answer could be a second primary (split brain) the user should know of.
-            foreach (var failed in replies.Where(r => r.Error is not null))
+            var standby = members
+                .Where(m => m.IsStandby && m.Role!.BackupFrom == "standby")
+                .OrderBy(m => ClusterView.LagBytes(m, primary) ?? long.MaxValue)
+                .FirstOrDefault();
+            if (standby is not null)
             {
-                warn($"warning: {failed.Error!.Message}");
+                WarnUnreachable(members, warn);
+                return standby.Agent;
             }
 
-            return primaries[0];
+            if (from == BackupSource.Standby)
+            {
+                throw new CliException($"no standby's agent is a backup source (Agent:Cluster:BackupFrom=standby): {roles}; " +
+                    "configure one, or back up from the primary (--from primary or prefer-standby)");
+            }
         }
 
-        var roles = string.Join(", ", replies.Select(DescribeRole));
-        throw primaries.Count == 0
-            ? new CliException($"no agent reports a primary PostgreSQL: {roles}")
-            : new CliException($"more than one agent reports a primary PostgreSQL: {roles}; pass only the one to use with --agent");
+        if (primary is null)
+        {
+            throw primaries.Count == 0
+                ? new CliException($"no agent reports a primary PostgreSQL: {roles}")
+                : new CliException($"more than one agent reports a primary PostgreSQL: {roles}; pass only the one to use with --agent");
+        }
+
+        WarnUnreachable(members, warn);
+        return primary.Agent;
     }
 
-    private static string DescribeRole(AgentReply<AgentStatus> reply) => reply switch
+    // An agent that did not answer could be a second primary (split brain) the user should know of.
+    private static void WarnUnreachable(IEnumerable<ClusterMember> members, Action<string> warn)
     {
-        { Error: { } error } => $"{reply.Agent} unreachable or failing ({StatusCodeNames.Name(error.StatusCode)})",
-        { Reply.Postgres: { Reachable: true } postgres } => $"{reply.Agent} {postgres.Role}",
-        _ => $"{reply.Agent} PostgreSQL unreachable",
+        foreach (var failed in members.Where(m => m.Role is null))
+        {
+            warn($"warning: {failed.Error}");
+        }
+    }
+
+    private static string Describe(ClusterMember member) => member switch
+    {
+        { Role: null } => $"{member.Agent} unreachable or failing",
+        { Role.PostgresUp: true } => $"{member.Agent} ({member.Name}) {member.Role.Role}",
+        _ => $"{member.Agent} ({member.Name}) PostgreSQL unreachable",
     };
 
     public void Dispose()
@@ -190,6 +218,14 @@ internal sealed class AgentConnections : IDisposable
             channel.Dispose();
         }
     }
+}
+
+/// <summary>backup --from: where a coordinated backup may run.</summary>
+internal enum BackupSource
+{
+    Primary,
+    PreferStandby,
+    Standby,
 }
 
 /// <summary>One agent's answer in a fan-out: either the reply or the error.</summary>

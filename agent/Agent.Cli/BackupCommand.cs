@@ -22,14 +22,34 @@ internal static class BackupCommand
             Description = "If another operation runs, wait in the agent's queue (one entry per type and repository) instead of being refused.",
         };
 
+        var from = new Option<string>("--from")
+        {
+            Description = "With several agents or --cluster: primary (default); standby: the standby whose agent is the cluster's backup " +
+                "source (Agent:Cluster:BackupFrom=standby); prefer-standby: that standby, else the primary.",
+            DefaultValueFactory = _ => "primary",
+        };
+        from.AcceptOnlyFromAmong("primary", "prefer-standby", "standby");
+        var detach = new Option<bool>("--detach")
+        {
+            Description = "With several agents or --cluster: return once the backup started instead of following it.",
+        };
+        var cancelOnExit = new Option<bool>("--cancel-on-exit")
+        {
+            Description = "Ctrl+C cancels the backup too (by default it stops only the watch; the backup goes on).",
+        };
+
         var command = new Command(
             "backup",
-            "Start a backup on the agent whose PostgreSQL is the primary (with several --agent, the one reporting role primary).")
+            "Start a backup on the agent whose PostgreSQL is the primary (with several --agent or --cluster, the one reporting role " +
+            "primary, or a standby with --from) and, with several agents, follow its progress.")
         {
             type,
             repo,
             wait,
             queue,
+            from,
+            detach,
+            cancelOnExit,
         };
         command.SetAction(CommandRunner.Action(globals, async (context, cancellationToken) =>
         {
@@ -39,13 +59,22 @@ internal static class BackupCommand
                 Repo = context.ParseResult.GetValue(repo),
                 Queue = context.ParseResult.GetValue(queue),
             };
-            var agent = await context.Agents.FindPrimaryAsync(context.Output.Fail, cancellationToken);
+            var source = context.ParseResult.GetRequiredValue(from) switch
+            {
+                "standby" => BackupSource.Standby,
+                "prefer-standby" => BackupSource.PreferStandby,
+                _ => BackupSource.Primary,
+            };
+            var agent = await context.Agents.FindBackupSourceAsync(source, context.Output.Fail, cancellationToken);
             var operation = await context.Agents.CallAsync(
                 agent,
                 (client, options) => client.StartBackupAsync(request, options),
                 cancellationToken);
+            var coordinated = context.Agents.Cluster is not null || context.Agents.Agents.Count > 1;
+            var follow = context.ParseResult.GetValue(wait) || context.ParseResult.GetValue(cancelOnExit)
+                || (coordinated && !context.ParseResult.GetValue(detach));
             return await StartedOperation.ReportAsync(
-                context, agent, operation, context.ParseResult.GetValue(wait), cancellationToken);
+                context, agent, operation, follow, cancellationToken, context.ParseResult.GetValue(cancelOnExit));
         }));
         return command;
     }

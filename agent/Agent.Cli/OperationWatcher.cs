@@ -15,7 +15,8 @@ internal sealed class OperationWatcher(CommandContext context)
     private const double LineStep = 10;
 
     /// <returns>0 when the operation succeeded, 1 when it failed or was cancelled, 130 when Ctrl+C stopped the watch.</returns>
-    public async Task<int> WatchAsync(AgentAddress agent, Operation initial, CancellationToken cancellationToken)
+    /// <param name="cancelOnExit">Ctrl+C also cancels the operation on the agent.</param>
+    public async Task<int> WatchAsync(AgentAddress agent, Operation initial, CancellationToken cancellationToken, bool cancelOnExit = false)
     {
         var output = context.Output;
         var last = initial;
@@ -35,6 +36,14 @@ internal sealed class OperationWatcher(CommandContext context)
                         : await FollowWithLinesAsync(agent, initial, cancellationToken);
                 }
             }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested && cancelOnExit)
+        {
+            // The user's token is spent: the cancel gets its own deadline.
+            await context.Agents.CallAsync(agent, (client, options) => client.CancelOperationAsync(new CancelOperationRequest { Id = initial.Id }, options),
+                CancellationToken.None);
+            output.Fail($"cancelled {OperationReport.Kind(initial)} {initial.Id} on {agent} (--cancel-on-exit).");
+            return ExitCodes.Interrupted;
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {

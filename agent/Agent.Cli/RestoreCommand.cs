@@ -71,9 +71,17 @@ internal static class RestoreCommand
             Description = "Let the restored copy push WAL into this stanza (off by default for a new directory, so a copy cannot write into the live archive).",
         };
         var wait = CommonOptions.Wait("restore");
-
-        var command = new Command("restore", "Start a restore on one agent (exactly one --agent).")
+        var member = new Option<string>("--member")
         {
+            Description = "With several agents or --cluster: the agent (its member name, as status shows it) that restores. An in-place " +
+                "restore is then refused while PostgreSQL runs on any instance of the cluster.",
+            HelpName = "name",
+        };
+
+        var command = new Command("restore",
+            "Start a restore on one agent (exactly one --agent, or --member with several agents or --cluster).")
+        {
+            member,
             targetType,
             target,
             set,
@@ -110,8 +118,8 @@ internal static class RestoreCommand
 
         command.SetAction(CommandRunner.Action(globals, async (context, cancellationToken) =>
         {
-            var agent = context.Agents.Single("restore");
             var parse = context.ParseResult;
+            var agent = await ChooseAgentAsync(context, parse.GetValue(member), inPlace: string.IsNullOrEmpty(parse.GetValue(dataDirectory)), cancellationToken);
             var request = new StartRestoreRequest
             {
                 TargetType = parse.GetValue(targetType) ?? "",
@@ -143,5 +151,46 @@ internal static class RestoreCommand
             return await StartedOperation.ReportAsync(context, agent, operation, parse.GetValue(wait), cancellationToken);
         }));
         return command;
+    }
+
+    /// <summary>
+    /// One agent: it restores (and checks its own PostgreSQL). Several: --member names the one; in place, every instance
+    /// of the cluster must have PostgreSQL stopped first (a restored primary beside a running one forks the history, and
+    /// running replicas would follow the old one), and an agent that does not answer cannot prove its PostgreSQL stopped.
+    /// </summary>
+    private static async Task<AgentAddress> ChooseAgentAsync(CommandContext context, string? member, bool inPlace, CancellationToken cancellationToken)
+    {
+        var agents = context.Agents;
+        if (agents.Cluster is null && agents.Agents.Count == 1 && member is null)
+        {
+            return agents.Agents[0];
+        }
+
+        if (member is null)
+        {
+            throw new CliException($"restore with several agents needs --member NAME (one of the members status shows); got {string.Join(", ", agents.Agents)}",
+                ExitCodes.Usage);
+        }
+
+        var members = await ClusterView.ReadAsync(agents, roleOnly: true, cancellationToken);
+        var target = members.FirstOrDefault(m => m.Role?.Member == member)
+            ?? throw new CliException($"no agent answers as member '{member}': " +
+                string.Join(", ", members.Select(m => m.Role is null ? $"{m.Agent} unreachable" : $"{m.Agent} is {m.Name}")));
+        if (inPlace)
+        {
+            var running = members.Where(m => m.Role is { PostgresUp: true }).Select(m => $"{m.Name} ({m.Agent}, {m.Role!.Role})").ToList();
+            var unknown = members.Where(m => m.Role is null).Select(m => m.Agent.ToString()).ToList();
+            if (running.Count > 0 || unknown.Count > 0)
+            {
+                throw new CliException("an in-place restore needs PostgreSQL stopped on every instance of the cluster; " +
+                    (running.Count > 0 ? $"it runs on {string.Join(", ", running)}" : "") +
+                    (running.Count > 0 && unknown.Count > 0 ? "; " : "") +
+                    (unknown.Count > 0 ? $"these agents do not answer, so their PostgreSQL may run: {string.Join(", ", unknown)}" : "") +
+                    ". Stop PostgreSQL everywhere (scale the StatefulSet's postgres down, keep the agents), then restore; " +
+                    "a restore into a new directory (--data-directory) needs none of this.");
+            }
+        }
+
+        return target.Agent;
     }
 }

@@ -10,11 +10,12 @@ internal static class StartedOperation
         AgentAddress agent,
         Operation operation,
         bool wait,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken,
+        bool cancelOnExit = false)
     {
         if (wait)
         {
-            return await new OperationWatcher(context).WatchAsync(agent, operation, cancellationToken);
+            return await new OperationWatcher(context).WatchAsync(agent, operation, cancellationToken, cancelOnExit);
         }
 
         if (context.Json)

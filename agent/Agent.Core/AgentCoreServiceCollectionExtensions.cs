@@ -37,6 +37,8 @@ public static class AgentCoreServiceCollectionExtensions
         services.TryAddSingleton<OperationRegistry>();
         // The registry is also a hosted service: stopping the host waits for (or stops) the running operation.
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, OperationRegistry>(sp => sp.GetRequiredService<OperationRegistry>()));
+        services.TryAddSingleton<Backrest.Agent.Core.Cluster.BackupLease>();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, Backrest.Agent.Core.Cluster.TlsServerHost>());
         services.TryAddSingleton<BackupService>();
         services.TryAddSingleton<RetentionService>();
         services.TryAddSingleton<IScheduledBackups, ScheduledBackups>();

@@ -54,6 +54,15 @@ public static class LogEvents
     public const int RepositoryReachableAgain = 701;
     public const int RepositoryInfoFailed = 702;
 
+    // The cluster: backup leases in the repositories (Cluster/).
+    public const int BackupLeaseAcquired = 800;
+    public const int BackupLeaseTakenOver = 801;
+    public const int BackupLeaseReleased = 802;
+    public const int BackupLeaseRenewFailed = 803;
+    public const int BackupLeaseLost = 804;
+    public const int TlsServerStarting = 810;
+    public const int TlsServerExited = 811;
+
     // Recoverability: archive continuity, verify, restore drills.
     public const int ArchiveGapFound = 900;
     public const int ArchiveGapClosed = 901;

@@ -9,11 +9,12 @@ namespace Backrest.Agent.Core;
 /// no restore lock) could race a new restore into the same directory. At start-up, before serving, the
 /// agent stops every such process that runs with its own config file; pgBackRest cleans up on SIGTERM
 /// and the next backup resumes or restarts the interrupted one. WAL pushes are left alone: they finish
-/// on their own and PostgreSQL retries whatever did not.
+/// on their own and PostgreSQL retries whatever did not. A TLS server (Cluster/TlsServerHost) left behind would hold
+/// its port, so the new one could not listen: it is stopped too.
 /// </summary>
 public static partial class OrphanReaper
 {
-    private static readonly string[] ExclusiveCommands = ["backup", "restore", "expire", "stanza-create", "stanza-upgrade"];
+    private static readonly string[] ExclusiveCommands = ["backup", "restore", "expire", "stanza-create", "stanza-upgrade", "server"];
 
     public static async Task ReapAsync(AgentOptions options, ILogger logger, CancellationToken cancellationToken)
     {

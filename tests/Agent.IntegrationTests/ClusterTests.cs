@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using Backrest.Agent.IntegrationTests.Harness;
 using Backrest.Agent.V1;
+using Grpc.Core;
 using Xunit.Abstractions;
 
 namespace Backrest.Agent.IntegrationTests;
@@ -60,5 +61,133 @@ public sealed class ClusterTests(ITestOutputHelper output)
         Assert.Contains(lines, l => l.StartsWith(closed, StringComparison.Ordinal) && l.Contains("UNREACHABLE"));
         Assert.Contains("cluster: 4 agents, 1 primary, 2 standby, 0 PostgreSQL down, 1 unreachable", degraded.StandardOutput);
         Assert.Contains("health: DEGRADED", degraded.StandardOutput);
+
+        // An in-place restore through the cluster is refused while any instance runs PostgreSQL, naming them; into a new
+        // directory it goes to the agent (which refuses here only because there is no backup yet).
+        var all = string.Join(",", cluster.Agents.Select(a => a.Address));
+        var noMember = await CliAsync("--agent", all, "restore");
+        Assert.Equal(2, noMember.ExitCode);
+        var inPlace = await CliAsync("--agent", all, "restore", "--member", "pg-1");
+        Assert.Equal(1, inPlace.ExitCode);
+        Assert.Contains("an in-place restore needs PostgreSQL stopped on every instance of the cluster; it runs on " +
+            $"pg-0 ({primary.Address}, primary), pg-1 ({cluster.Replicas[0].Agent.Address}, standby), pg-2 ({cluster.Replicas[1].Agent.Address}, standby)",
+            inPlace.StandardError);
+        var copy = await CliAsync("--agent", all, "restore", "--member", "pg-1", "--data-directory", cluster.Replicas[0].Directory.Combine("copy"));
+        Assert.Equal(1, copy.ExitCode);
+        Assert.DoesNotContain("in-place", copy.StandardError);
+        Assert.Contains(cluster.Replicas[0].Agent.Address, copy.StandardError);
+    }
+
+    [Fact]
+    public async Task CoordinatedBackup_ToPrimaryOrFromStandbyOverTls_RestoresExactRows_SecondRefused_SplitBrainExactlyOneRuns()
+    {
+        // pg-0 runs pgBackRest's TLS server; pg-1 is the cluster's standby backup source and reaches it with a client certificate.
+        using var pki = TestDirectory.Create();
+        var authority = new TestAuthority(pki.Path, "cluster-ca");
+        var server = authority.IssueServer("pg-server");
+        var client = authority.IssueClient("backrest-agent").Files;
+        foreach (var file in new[] { server.KeyFile, client.KeyFile })
+        {
+            File.SetUnixFileMode(file, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            TestDirectory.ChownToPostgres(file);
+        }
+
+        var serverPort = FreePort.Next();
+        const int Rows = 300_000;
+        PostgresCluster? primaryPostgres = null;
+        await using var cluster = await ReplicationCluster.CreateAsync(replicas: 2, rows: Rows, perMember: member => member switch
+        {
+            "pg-0" => new Dictionary<string, string?>
+            {
+                ["Agent__Cluster__TlsServer__Port"] = serverPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                ["Agent__Cluster__TlsServer__Address"] = "127.0.0.1",
+                ["Agent__Cluster__TlsServer__CertificateFile"] = server.CertificateFile,
+                ["Agent__Cluster__TlsServer__KeyFile"] = server.KeyFile,
+                ["Agent__Cluster__TlsServer__CaFile"] = authority.CertificateFile,
+            },
+            "pg-1" => new Dictionary<string, string?>
+            {
+                ["Agent__Cluster__BackupFrom"] = "standby",
+                ["Agent__Cluster__Primary__Host"] = "localhost",
+                ["Agent__Cluster__Primary__Port"] = serverPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                ["Agent__Cluster__Primary__CertificateFile"] = client.CertificateFile,
+                ["Agent__Cluster__Primary__KeyFile"] = client.KeyFile,
+                ["Agent__Cluster__Primary__CaFile"] = authority.CertificateFile,
+                // On Kubernetes every pod mounts its data at the same path; here each instance has its own.
+                ["Agent__Cluster__Primary__DataDirectory"] = primaryPostgres!.DataDirectory,
+                ["Agent__Cluster__Primary__PostgresPort"] = primaryPostgres.Port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                ["Agent__Cluster__Primary__SocketDirectory"] = primaryPostgres.SocketDirectory,
+            },
+            _ => null,
+        }, onPrimary: postgres => primaryPostgres = postgres);
+        var all = string.Join(",", cluster.Agents.Select(a => a.Address));
+        var primary = cluster.Primary.Agent;
+        var source = cluster.Replicas[0].Agent;
+
+        var started = await CliAsync("--agent", all, "backup", "--type", "full", "--detach");
+        Assert.True(started.ExitCode == 0, started.ToString());
+        Assert.Contains(primary.Address, started.StandardOutput);
+
+        // Through another agent (the standby that may back up): refused at once, naming the running backup and its agent.
+        var second = await CliAsync("--agent", all, "backup", "--type", "incr", "--from", "standby");
+        output.WriteLine(second.ToString());
+        Assert.Equal(1, second.ExitCode);
+        Assert.Contains("repo1 is being backed up by another agent of this cluster: pg-0 runs full backup to repo1", second.StandardError);
+
+        // The first one goes on to the end, and its lease goes with it.
+        var operations = await primary.Client.ListOperationsAsync(new ListOperationsRequest());
+        var done = await primary.Client.WaitAsync(operations.Operations[0], agent: primary);
+        Assert.True(done.State == OperationState.Succeeded, done.ToString());
+        var lease = Path.Combine(primary.RepositoryPath, "backrest-agent", ReplicationCluster.Stanza, "backup.lease");
+        Assert.False(File.Exists(lease), "the lease outlived the backup");
+
+        // From the standby, without SSH: followed to the end by backrestctl; then rows added on the primary.
+        var fromStandby = await CliAsync("--agent", all, "backup", "--type", "full", "--from", "standby");
+        output.WriteLine(fromStandby.ToString());
+        Assert.True(fromStandby.ExitCode == 0, fromStandby.ToString() + "\n--- pg-1 agent log\n" + source.LogTail(40));
+        Assert.Contains(source.Address, fromStandby.StandardOutput);
+        // pgBackRest's own log: the backup ran with backup-standby (the standby replayed to the primary's start point).
+        Assert.Contains("wait for replay on the standby", File.ReadAllText(cluster.Replicas[0].Directory.Combine($"log/{ReplicationCluster.Stanza}-backup.log")));
+        await cluster.Primary.Postgres.ExecuteAsync("insert into t select g from generate_series(1, 5000) g");
+        var label = (await source.Client.ListBackupsAsync(new ListBackupsRequest())).Backups.Last().Label;
+        Assert.NotEqual(done.Backup.Backup.Label, label);
+
+        var copyDirectory = cluster.Replicas[0].Directory.Combine("copy");
+        var copyPort = FreePort.Next();
+        var restore = await CliAsync("--agent", all, "restore", "--member", "pg-1", "--data-directory", copyDirectory, "--set", label,
+            "--target-type", "immediate", "--target-action", "promote", "--port", copyPort.ToString(System.Globalization.CultureInfo.InvariantCulture), "--wait");
+        Assert.True(restore.ExitCode == 0, restore.ToString());
+        await using (var copy = PostgresCluster.FromDataDirectory(cluster.Replicas[0].Directory, copyDirectory, copyPort))
+        {
+            await copy.StartAsync();
+            await copy.WaitForRecoveryEndAsync(TimeSpan.FromSeconds(60));
+            Assert.Equal(Rows, await copy.ScalarAsync<long>("select count(*) from t"));
+            await copy.StopAsync(ShutdownMode.Immediate);
+        }
+
+        // Split brain: pg-2 is promoted while pg-0 still runs. Both agents see a primary and are told to back up at once.
+        var promoted = cluster.Replicas[1];
+        await promoted.Postgres.ExecuteAsync("select pg_promote()");
+        await promoted.Postgres.WaitForRecoveryEndAsync(TimeSpan.FromSeconds(30));
+        // pg_control takes the new timeline at the next checkpoint; before it pgBackRest refuses a backup (58).
+        await promoted.Postgres.ExecuteAsync("checkpoint");
+        var attempts = await Task.WhenAll(new[] { primary, promoted.Agent }.Select(async agent =>
+        {
+            try
+            {
+                return (agent, operation: await agent.Client.StartBackupAsync(new StartBackupRequest { Type = "incr" }), error: (RpcException?)null);
+            }
+            catch (RpcException ex)
+            {
+                return (agent, operation: (Operation?)null, error: ex);
+            }
+        }));
+        var winner = Assert.Single(attempts, a => a.operation is not null);
+        var loser = Assert.Single(attempts, a => a.error is not null);
+        output.WriteLine($"winner {winner.agent.Address}, refused: {loser.error!.Status.Detail}");
+        Assert.Equal(StatusCode.FailedPrecondition, loser.error.StatusCode);
+        Assert.Contains($"{(winner.agent == primary ? "pg-0" : "pg-2")} runs incr backup to repo1", loser.error.Status.Detail);
+        var winnerDone = await winner.agent.Client.WaitAsync(winner.operation!, agent: winner.agent);
+        Assert.True(winnerDone.State == OperationState.Succeeded, winnerDone.ToString());
     }
 }

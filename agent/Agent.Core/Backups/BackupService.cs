@@ -22,6 +22,7 @@ public sealed class BackupService(
     AgentRuntime runtime,
     Postgres.PostgresClient postgres,
     StatusCache cache,
+    Cluster.BackupLease lease,
     TimeProvider time)
 {
     public static readonly string[] BackupTypes = ["full", "diff", "incr"];
@@ -44,29 +45,66 @@ public sealed class BackupService(
         }
 
         var repoKey = ResolveRepo(options, repo);
+        var description = $"{type} backup to repo{repoKey}";
+        Cluster.LeaseHandle? held = null;
         if (operations.Running is null)
         {
             await CheckPreconditionsAsync(repoKey, cancellationToken).ConfigureAwait(false);
+            // Taken before the operation starts, so that a backup another agent runs is refused to the caller at once. A
+            // repository that cannot be written is the backup's failure, as pgBackRest's would be: the operation retries and fails.
+            try
+            {
+                held = await lease.AcquireAsync(repoKey, description, cancellationToken).ConfigureAwait(false);
+            }
+            catch (AgentException ex) when (ex.Kind == AgentErrorKind.Unavailable)
+            {
+                held = null;
+            }
         }
 
-        var checkedNow = operations.Running is null;
-        return operations.Start(new OperationRequest(OperationKind.Backup, $"{type} backup to repo{repoKey}",
-            async (handle, ct) =>
-            {
-                if (!checkedNow)
-                {
-                    // It waited in the queue: the primary may have moved or the stanza gone since.
-                    await CheckPreconditionsAsync(repoKey, ct).ConfigureAwait(false);
-                }
-
-                return await RunAsync(handle, type, repoKey, ct).ConfigureAwait(false);
-            })
+        try
         {
-            Trigger = trigger,
-            BackupType = type,
-            Repo = repoKey,
-            IsCoveredBy = finished => finished is BackupOutcome done && done.Covers(type, repoKey),
-        }, queueIfBusy);
+            return operations.Start(new OperationRequest(OperationKind.Backup, description,
+                async (handle, ct) =>
+                {
+                    if (held is null)
+                    {
+                        // It waited in the queue: the primary may have moved, the stanza gone, or another agent started one.
+                        await CheckPreconditionsAsync(repoKey, ct).ConfigureAwait(false);
+                        held = await lease.AcquireAsync(repoKey, description, ct).ConfigureAwait(false);
+                    }
+
+                    await using var claim = held;
+                    return await RunHoldingAsync(handle, claim, type, repoKey, ct).ConfigureAwait(false);
+                })
+            {
+                Trigger = trigger,
+                BackupType = type,
+                Repo = repoKey,
+                IsCoveredBy = finished => finished is BackupOutcome done && done.Covers(type, repoKey),
+            }, queueIfBusy);
+        }
+        catch when (held is not null)
+        {
+            await held.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>Runs the backup while the cluster-wide lease is ours; losing it stops the backup.</summary>
+    private async Task<OperationResult?> RunHoldingAsync(OperationHandle handle, Cluster.LeaseHandle claim, string type, int repo, CancellationToken cancellationToken)
+    {
+        await claim.AttachAsync(handle.Id, cancellationToken).ConfigureAwait(false);
+        using var either = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, claim.Lost);
+        try
+        {
+            return await RunAsync(handle, type, repo, either.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (claim.LostReason is { } why && !cancellationToken.IsCancellationRequested)
+        {
+            throw new AgentException(AgentErrorKind.Aborted, $"The backup to repo{repo} was stopped: this agent lost the repository's backup lease ({why}).",
+                "Check which agent backs up now (backrestctl --cluster NAME:PORT status); take a new backup once it is done.");
+        }
     }
 
     private async Task CheckPreconditionsAsync(int repo, CancellationToken cancellationToken)
@@ -78,10 +116,12 @@ public sealed class BackupService(
                 "Check that PostgreSQL runs and that Agent:Postgres:SocketDirectory and Port point at it.");
         }
 
-        if (state.InRecovery)
+        if (state.InRecovery && options.Cluster.BackupFrom != "standby")
         {
-            throw AgentException.FailedPrecondition("This PostgreSQL is a standby: backups run on the primary.",
-                "Send the backup to the primary's agent (backrestctl picks it when given every agent).");
+            throw AgentException.FailedPrecondition(
+                $"This PostgreSQL is a standby and this agent ({options.Cluster.ResolveMember()}) is not the cluster's backup source " +
+                "(Agent:Cluster:BackupFrom=primary): backups run on the primary.",
+                "Send the backup to the primary's agent (backrestctl --cluster NAME:PORT backup picks it).");
         }
 
         // This repository's info alone, under the cache's deadline: another repository, dead or slow, delays nothing here.
@@ -145,7 +185,7 @@ public sealed class BackupService(
                 : Task.CompletedTask;
             try
             {
-                result = await pgBackRest.RunAsync("backup", [$"--type={type}", $"--repo={repo}"], cancellationToken,
+                result = await pgBackRest.RunAsync("backup", [$"--type={type}", $"--repo={repo}", .. await StandbyArgumentsAsync(cancellationToken).ConfigureAwait(false)], cancellationToken,
                     line =>
                     {
                         if (ConsoleProgress.ParsePercent(line) is { } percent)
@@ -213,6 +253,37 @@ public sealed class BackupService(
         }
 
         return new BackupOutcome(type, takenType, repo, taken);
+    }
+
+    /// <summary>
+    /// On the backup source's standby: pgBackRest's backup-standby, with the primary as pg2 over its TLS server (no SSH).
+    /// pgBackRest starts and stops the backup on the primary and copies most files from this standby. Given on the
+    /// command line, not in pgbackrest.conf, so that archive-push/-get and restores never see a remote pg.
+    /// </summary>
+    private async Task<IEnumerable<string>> StandbyArgumentsAsync(CancellationToken cancellationToken)
+    {
+        if (options.Cluster.BackupFrom != "standby" || !(await postgres.GetStateAsync(cancellationToken).ConfigureAwait(false)).InRecovery)
+        {
+            return [];
+        }
+
+        var primary = options.Cluster.Primary;
+        var pg = options.Postgres;
+        return
+        [
+            "--backup-standby",
+            $"--pg2-host={primary.Host}",
+            "--pg2-host-type=tls",
+            $"--pg2-host-port={primary.Port.ToString(System.Globalization.CultureInfo.InvariantCulture)}",
+            $"--pg2-host-cert-file={primary.CertificateFile}",
+            $"--pg2-host-key-file={primary.KeyFile}",
+            $"--pg2-host-ca-file={primary.CaFile}",
+            $"--pg2-path={primary.DataDirectory ?? pg.DataDirectory}",
+            $"--pg2-port={(primary.PostgresPort ?? pg.Port).ToString(System.Globalization.CultureInfo.InvariantCulture)}",
+            $"--pg2-socket-path={primary.SocketDirectory ?? pg.SocketDirectory}",
+            $"--pg2-user={pg.User}",
+            $"--pg2-database={pg.Database}",
+        ];
     }
 
     /// <summary>The running backup's copied share of its size, from info's backup lock (null when info does not say).</summary>

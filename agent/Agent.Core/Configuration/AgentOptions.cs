@@ -80,6 +80,56 @@ public sealed class ClusterOptions
     public int LeaseSeconds { get; set; } = 60;
 
     public string ResolveMember() => Member.Length > 0 ? Member : Environment.MachineName;
+
+    /// <summary>
+    /// pgBackRest's TLS server (<c>pgbackrest server</c>), run and supervised by this agent, through which the backup
+    /// source's agent on a standby reaches this pod's PostgreSQL while it is the primary. Off while Port is unset.
+    /// </summary>
+    public TlsServerOptions TlsServer { get; set; } = new();
+
+    /// <summary>How the backup source (BackupFrom=standby) reaches the primary's pgBackRest TLS server.</summary>
+    public PrimaryServerOptions Primary { get; set; } = new();
+}
+
+public sealed class TlsServerOptions
+{
+    /// <summary>The port <c>pgbackrest server</c> listens on (pgBackRest's default is 8432); unset: no server.</summary>
+    public int? Port { get; set; }
+
+    public string Address { get; set; } = "0.0.0.0";
+
+    /// <summary>PEM server certificate; pgBackRest 2.45 clients match its DNS names only (give the Service's name as a DNS SAN).</summary>
+    public string? CertificateFile { get; set; }
+
+    public string? KeyFile { get; set; }
+
+    /// <summary>PEM CA that signs the clients' certificates (mutual TLS: every client must present one).</summary>
+    public string? CaFile { get; set; }
+
+    /// <summary>The client certificates' common names allowed to use this stanza (tls-server-auth).</summary>
+    public List<string> ClientNames { get; set; } = ["backrest-agent"];
+}
+
+public sealed class PrimaryServerOptions
+{
+    /// <summary>A name that always reaches the primary's TLS server (a Service selecting the primary pod) and that its certificate carries.</summary>
+    public string? Host { get; set; }
+
+    public int Port { get; set; } = 8432;
+
+    /// <summary>PEM client certificate, its key, and the CA that signs the server's certificate.</summary>
+    public string? CertificateFile { get; set; }
+
+    public string? KeyFile { get; set; }
+
+    public string? CaFile { get; set; }
+
+    /// <summary>The primary's data directory, PostgreSQL port and socket directory; unset: the same as this pod's (Agent:Postgres).</summary>
+    public string? DataDirectory { get; set; }
+
+    public int? PostgresPort { get; set; }
+
+    public string? SocketDirectory { get; set; }
 }
 
 /// <summary>How the agent runs its long operations (backups, restores, expires, deletes) and remembers them.</summary>

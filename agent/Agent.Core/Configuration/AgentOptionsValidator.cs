@@ -201,6 +201,52 @@ public static partial class AgentOptionsValidator
             errors.Add($"{key}:Member '{cluster.Member}' may only contain letters, digits, '-', '_' and '.'.");
         }
 
+        var server = cluster.TlsServer;
+        if (server.Port is { } serverPort)
+        {
+            RequirePort(errors, $"{key}:TlsServer:Port", serverPort);
+            foreach (var (name, value) in new[] { ("CertificateFile", server.CertificateFile), ("KeyFile", server.KeyFile), ("CaFile", server.CaFile) })
+            {
+                RequireAbsolute(errors, $"{key}:TlsServer:{name}", value, "pgbackrest server speaks mutual TLS only");
+            }
+
+            if (server.ClientNames.Count == 0 || server.ClientNames.Any(n => !NamePattern().IsMatch(n.Replace(".", "", StringComparison.Ordinal))))
+            {
+                errors.Add($"{key}:TlsServer:ClientNames must list the client certificates' common names (letters, digits, '-', '_', '.').");
+            }
+        }
+
+        if (cluster.BackupFrom == "standby")
+        {
+            var primary = cluster.Primary;
+            if (string.IsNullOrWhiteSpace(primary.Host) || Uri.CheckHostName(primary.Host) == UriHostNameType.Unknown)
+            {
+                errors.Add($"{key}:Primary:Host is required with {key}:BackupFrom=standby: a name that reaches the primary's pgBackRest TLS server " +
+                    "(e.g. a Service selecting the primary pod) and that its certificate carries.");
+            }
+
+            RequirePort(errors, $"{key}:Primary:Port", primary.Port);
+            foreach (var (name, value) in new[] { ("CertificateFile", primary.CertificateFile), ("KeyFile", primary.KeyFile), ("CaFile", primary.CaFile) })
+            {
+                RequireAbsolute(errors, $"{key}:Primary:{name}", value, $"required with {key}:BackupFrom=standby (mutual TLS to the primary's server)");
+            }
+
+            if (primary.DataDirectory is { } data)
+            {
+                RequireAbsolute(errors, $"{key}:Primary:DataDirectory", data);
+            }
+
+            if (primary.SocketDirectory is { } socket)
+            {
+                RequireAbsolute(errors, $"{key}:Primary:SocketDirectory", socket);
+            }
+
+            if (primary.PostgresPort is { } pgPort)
+            {
+                RequirePort(errors, $"{key}:Primary:PostgresPort", pgPort);
+            }
+        }
+
         for (var i = 0; i < options.Repositories.Count; i++)
         {
             var repo = options.Repositories[i];

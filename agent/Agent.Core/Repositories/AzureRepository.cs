@@ -60,6 +60,84 @@ public sealed class AzureRepository : RepositoryKind
 
     protected override async Task<ProbeOutcome> ProbeKindAsync(RepositoryOptions repo, string at, TimeSpan timeout, CancellationToken cancellationToken)
     {
+        var container = Container(repo, at, timeout);
+        await foreach (var page in container.GetBlobsAsync(BlobTraits.None, BlobStates.None, Prefix(repo.Path), cancellationToken)
+                           .AsPages(pageSizeHint: 1).WithCancellation(cancellationToken).ConfigureAwait(false))
+        {
+            return new ProbeOutcome(page.Values.Count > 0 ? null : "the path holds no object yet");
+        }
+
+        return new ProbeOutcome("the path holds no object yet");
+    }
+
+    public override ILeaseObject OpenLeaseObject(RepositoryOptions repo, string at, string name, TimeSpan timeout) =>
+        new AzureLeaseObject(Container(repo, at, timeout).GetBlobClient(Prefix(repo.Path) + name));
+
+    /// <summary>Put Blob with If-None-Match: * (409 BlobAlreadyExists when present), If-Match: ETag to replace or delete.</summary>
+    private sealed class AzureLeaseObject(BlobClient blob) : ILeaseObject
+    {
+        public bool EnforcesConditions => true;
+
+        public async Task<bool> TryCreateAsync(byte[] content, CancellationToken cancellationToken)
+        {
+            try
+            {
+                await blob.UploadAsync(BinaryData.FromBytes(content),
+                    new BlobUploadOptions { Conditions = new BlobRequestConditions { IfNoneMatch = ETag.All } }, cancellationToken).ConfigureAwait(false);
+                return true;
+            }
+            catch (RequestFailedException ex) when (ex.Status is 409 or 412)
+            {
+                return false;
+            }
+        }
+
+        public async Task<LeaseObjectVersion?> ReadAsync(CancellationToken cancellationToken)
+        {
+            try
+            {
+                var download = await blob.DownloadContentAsync(cancellationToken).ConfigureAwait(false);
+                return new LeaseObjectVersion(download.Value.Content.ToArray(), download.Value.Details.ETag.ToString());
+            }
+            catch (RequestFailedException ex) when (ex.Status == 404)
+            {
+                return null;
+            }
+        }
+
+        public async Task<bool> TryReplaceAsync(byte[] content, string version, CancellationToken cancellationToken)
+        {
+            try
+            {
+                await blob.UploadAsync(BinaryData.FromBytes(content),
+                    new BlobUploadOptions { Conditions = new BlobRequestConditions { IfMatch = new ETag(version) } }, cancellationToken).ConfigureAwait(false);
+                return true;
+            }
+            catch (RequestFailedException ex) when (ex.Status is 404 or 409 or 412)
+            {
+                return false;
+            }
+        }
+
+        public async Task DeleteAsync(string version, CancellationToken cancellationToken)
+        {
+            try
+            {
+                await blob.DeleteAsync(DeleteSnapshotsOption.None, new BlobRequestConditions { IfMatch = new ETag(version) }, cancellationToken).ConfigureAwait(false);
+            }
+            catch (RequestFailedException ex) when (ex.Status is 404 or 412)
+            {
+                // Gone, or no longer ours.
+            }
+        }
+
+        public void Dispose()
+        {
+        }
+    }
+
+    private static BlobContainerClient Container(RepositoryOptions repo, string at, TimeSpan timeout)
+    {
         var az = repo.Azure!;
         var host = az.Endpoint ?? DefaultEndpoint;
         var port = az.Port ?? 443;
@@ -74,16 +152,9 @@ public sealed class AzureRepository : RepositoryKind
         options.Retry.MaxRetries = 0;
         options.Retry.NetworkTimeout = timeout;
         var key = Key(az, at);
-        var container = az.KeyType == "sas"
+        return az.KeyType == "sas"
             ? new BlobContainerClient(uri, new AzureSasCredential(key), options)
             : new BlobContainerClient(uri, new StorageSharedKeyCredential(az.Account, key), options);
-        await foreach (var page in container.GetBlobsAsync(BlobTraits.None, BlobStates.None, Prefix(repo.Path), cancellationToken)
-                           .AsPages(pageSizeHint: 1).WithCancellation(cancellationToken).ConfigureAwait(false))
-        {
-            return new ProbeOutcome(page.Values.Count > 0 ? null : "the path holds no object yet");
-        }
-
-        return new ProbeOutcome("the path holds no object yet");
     }
 
     private static string Key(AzureRepositoryOptions az, string at) => Secret.Read($"{at}:Azure:Key", az.Key, az.KeyFile)!;

@@ -72,6 +72,84 @@ public sealed class GcsRepository : RepositoryKind
     protected override async Task<ProbeOutcome> ProbeKindAsync(RepositoryOptions repo, string at, TimeSpan timeout, CancellationToken cancellationToken)
     {
         var gcs = repo.Gcs!;
+        using var client = await ClientAsync(repo, at, timeout, "read_only", cancellationToken).ConfigureAwait(false);
+        var page = await client.ListObjectsAsync(gcs.Bucket, Prefix(repo.Path), new ListObjectsOptions { PageSize = 1 })
+            .ReadPageAsync(1, cancellationToken).ConfigureAwait(false);
+        return new ProbeOutcome(page.Any() ? null : "the path holds no object yet");
+    }
+
+    public override ILeaseObject OpenLeaseObject(RepositoryOptions repo, string at, string name, TimeSpan timeout) =>
+        new GcsLeaseObject(ct => ClientAsync(repo, at, timeout, "read_write", ct), repo.Gcs!.Bucket, Prefix(repo.Path) + name);
+
+    /// <summary>
+    /// Uploads with ifGenerationMatch=0 (create only) and the generation read (replace, delete): Cloud Storage enforces
+    /// them, the Firebase emulator does not, so the lease also reads back (EnforcesConditions false).
+    /// </summary>
+    private sealed class GcsLeaseObject(Func<CancellationToken, Task<StorageClient>> connect, string bucket, string name) : ILeaseObject
+    {
+        private StorageClient? _client;
+
+        public bool EnforcesConditions => false;
+
+        public Task<bool> TryCreateAsync(byte[] content, CancellationToken cancellationToken) =>
+            UploadAsync(content, 0, cancellationToken);
+
+        public async Task<LeaseObjectVersion?> ReadAsync(CancellationToken cancellationToken)
+        {
+            var client = await ClientAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                using var buffer = new MemoryStream();
+                var read = await client.DownloadObjectAsync(bucket, name, buffer, cancellationToken: cancellationToken).ConfigureAwait(false);
+                return new LeaseObjectVersion(buffer.ToArray(), read.Generation?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "");
+            }
+            catch (Google.GoogleApiException ex) when (ex.HttpStatusCode == System.Net.HttpStatusCode.NotFound)
+            {
+                return null;
+            }
+        }
+
+        public Task<bool> TryReplaceAsync(byte[] content, string version, CancellationToken cancellationToken) =>
+            UploadAsync(content, long.Parse(version, System.Globalization.CultureInfo.InvariantCulture), cancellationToken);
+
+        public async Task DeleteAsync(string version, CancellationToken cancellationToken)
+        {
+            var client = await ClientAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await client.DeleteObjectAsync(bucket, name,
+                    new DeleteObjectOptions { IfGenerationMatch = long.Parse(version, System.Globalization.CultureInfo.InvariantCulture) }, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Google.GoogleApiException ex) when (ex.HttpStatusCode is System.Net.HttpStatusCode.NotFound or System.Net.HttpStatusCode.PreconditionFailed)
+            {
+                // Gone, or no longer ours.
+            }
+        }
+
+        private async Task<bool> UploadAsync(byte[] content, long generation, CancellationToken cancellationToken)
+        {
+            var client = await ClientAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await client.UploadObjectAsync(bucket, name, "application/json", new MemoryStream(content),
+                    new UploadObjectOptions { IfGenerationMatch = generation }, cancellationToken).ConfigureAwait(false);
+                return true;
+            }
+            catch (Google.GoogleApiException ex) when (ex.HttpStatusCode is System.Net.HttpStatusCode.PreconditionFailed or System.Net.HttpStatusCode.NotFound)
+            {
+                return false;
+            }
+        }
+
+        private async Task<StorageClient> ClientAsync(CancellationToken cancellationToken) =>
+            _client ??= await connect(cancellationToken).ConfigureAwait(false);
+
+        public void Dispose() => _client?.Dispose();
+    }
+
+    private static async Task<StorageClient> ClientAsync(RepositoryOptions repo, string at, TimeSpan timeout, string scope, CancellationToken cancellationToken)
+    {
+        var gcs = repo.Gcs!;
         var builder = new StorageClientBuilder
         {
             HttpClientFactory = new ProbeHttpClientFactory(gcs.VerifyTls, repo.CaFile, timeout),
@@ -88,15 +166,13 @@ public sealed class GcsRepository : RepositoryKind
                 break;
             case "service":
                 builder.GoogleCredential = (await CredentialFactory.FromFileAsync<ServiceAccountCredential>(gcs.KeyFile ?? gcs.Key!, cancellationToken)
-                    .ConfigureAwait(false)).ToGoogleCredential().CreateScoped("https://www.googleapis.com/auth/devstorage.read_only");
+                    .ConfigureAwait(false)).ToGoogleCredential().CreateScoped("https://www.googleapis.com/auth/devstorage." + scope);
                 break;
         }
 
-        using var client = await builder.BuildAsync(cancellationToken).ConfigureAwait(false);
+        var client = await builder.BuildAsync(cancellationToken).ConfigureAwait(false);
         client.Service.HttpClient.Timeout = timeout;
-        var page = await client.ListObjectsAsync(gcs.Bucket, Prefix(repo.Path), new ListObjectsOptions { PageSize = 1 })
-            .ReadPageAsync(1, cancellationToken).ConfigureAwait(false);
-        return new ProbeOutcome(page.Any() ? null : "the path holds no object yet");
+        return client;
     }
 
     private sealed class ProbeHttpClientFactory(bool verifyTls, string? caFile, TimeSpan timeout) : HttpClientFactory

@@ -59,6 +59,79 @@ public sealed partial class PosixRepository : RepositoryKind
         return Task.FromResult(new ProbeOutcome(existing == path ? null : $"'{path}' does not exist yet (stanza-create creates it); '{existing}' is writable", free));
     }
 
+    public override ILeaseObject OpenLeaseObject(RepositoryOptions repo, string at, string name, TimeSpan timeout) =>
+        new PosixLeaseObject(Path.Combine(repo.Path, name));
+
+    /// <summary>
+    /// A file created with O_EXCL (FileMode.CreateNew), which every pod sees at once on a shared volume. Its version is a
+    /// hash of its content; a replace writes a temporary file and renames it over the lease only if the content is still the
+    /// version read (a check and a rename, not one atomic step: the window is a few microseconds, and only a lease that
+    /// expired unrenewed is ever replaced by another holder).
+    /// </summary>
+    private sealed class PosixLeaseObject(string path) : ILeaseObject
+    {
+        public bool EnforcesConditions => true;
+
+        public async Task<bool> TryCreateAsync(byte[] content, CancellationToken cancellationToken)
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+            try
+            {
+                await using var file = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None);
+                await file.WriteAsync(content, cancellationToken).ConfigureAwait(false);
+                file.Flush(flushToDisk: true);
+                return true;
+            }
+            catch (IOException) when (File.Exists(path))
+            {
+                return false;
+            }
+        }
+
+        public async Task<LeaseObjectVersion?> ReadAsync(CancellationToken cancellationToken)
+        {
+            try
+            {
+                var content = await File.ReadAllBytesAsync(path, cancellationToken).ConfigureAwait(false);
+                return new LeaseObjectVersion(content, Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(content)));
+            }
+            catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
+            {
+                return null;
+            }
+        }
+
+        public async Task<bool> TryReplaceAsync(byte[] content, string version, CancellationToken cancellationToken)
+        {
+            if ((await ReadAsync(cancellationToken).ConfigureAwait(false))?.Version != version)
+            {
+                return false;
+            }
+
+            var temporary = $"{path}.{Guid.NewGuid():N}.tmp";
+            await using (var file = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None))
+            {
+                await file.WriteAsync(content, cancellationToken).ConfigureAwait(false);
+                file.Flush(flushToDisk: true);
+            }
+
+            File.Move(temporary, path, overwrite: true);
+            return true;
+        }
+
+        public async Task DeleteAsync(string version, CancellationToken cancellationToken)
+        {
+            if ((await ReadAsync(cancellationToken).ConfigureAwait(false))?.Version == version)
+            {
+                File.Delete(path);
+            }
+        }
+
+        public void Dispose()
+        {
+        }
+    }
+
     [LibraryImport("libc", EntryPoint = "access", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
     private static partial int Access(string path, int mode);
 }

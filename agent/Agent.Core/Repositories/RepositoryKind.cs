@@ -160,6 +160,12 @@ public abstract class RepositoryKind
         return message;
     }
 
+    /// <summary>
+    /// The object <paramref name="name"/> under the repository's path (posix: a file below the directory), for conditional
+    /// writes; calls fail after <paramref name="timeout"/>. Throws the provider's exception on failure.
+    /// </summary>
+    public abstract ILeaseObject OpenLeaseObject(RepositoryOptions repo, string at, string name, TimeSpan timeout);
+
     protected abstract void ValidateKind(RepositoryOptions repo, string at, List<string> errors);
 
     protected abstract IEnumerable<(string Key, string Value)> KindLines(RepositoryOptions repo, string at);

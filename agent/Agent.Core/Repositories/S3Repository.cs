@@ -75,22 +75,96 @@ public sealed class S3Repository : RepositoryKind
     protected override async Task<ProbeOutcome> ProbeKindAsync(RepositoryOptions repo, string at, TimeSpan timeout, CancellationToken cancellationToken)
     {
         var s3 = repo.S3!;
+        using var client = Client(repo, at, timeout);
+        var listed = await client.ListObjectsV2Async(
+            new ListObjectsV2Request { BucketName = s3.Bucket, Prefix = Prefix(repo.Path), MaxKeys = 1 }, cancellationToken).ConfigureAwait(false);
+        return new ProbeOutcome(listed.KeyCount is > 0 ? null : "the path holds no object yet");
+    }
+
+    public override ILeaseObject OpenLeaseObject(RepositoryOptions repo, string at, string name, TimeSpan timeout) =>
+        new S3LeaseObject(Client(repo, at, timeout), repo.S3!.Bucket, Prefix(repo.Path) + name);
+
+    /// <summary>
+    /// PutObject with If-None-Match: * (412 when present) and If-Match: ETag, which AWS S3 enforces since 2024. Several
+    /// S3-compatible stores and s3rver accept and ignore them, so the lease also reads back (EnforcesConditions false).
+    /// </summary>
+    private sealed class S3LeaseObject(AmazonS3Client client, string bucket, string key) : ILeaseObject
+    {
+        public bool EnforcesConditions => false;
+
+        public async Task<bool> TryCreateAsync(byte[] content, CancellationToken cancellationToken) =>
+            await PutAsync(content, new PutObjectRequest { IfNoneMatch = "*" }, cancellationToken).ConfigureAwait(false);
+
+        public async Task<LeaseObjectVersion?> ReadAsync(CancellationToken cancellationToken)
+        {
+            try
+            {
+                using var response = await client.GetObjectAsync(bucket, key, cancellationToken).ConfigureAwait(false);
+                using var buffer = new MemoryStream();
+                await response.ResponseStream.CopyToAsync(buffer, cancellationToken).ConfigureAwait(false);
+                return new LeaseObjectVersion(buffer.ToArray(), response.ETag);
+            }
+            catch (AmazonS3Exception ex) when (ex.StatusCode == System.Net.HttpStatusCode.NotFound)
+            {
+                return null;
+            }
+        }
+
+        public async Task<bool> TryReplaceAsync(byte[] content, string version, CancellationToken cancellationToken) =>
+            await PutAsync(content, new PutObjectRequest { IfMatch = version }, cancellationToken).ConfigureAwait(false);
+
+        public async Task DeleteAsync(string version, CancellationToken cancellationToken)
+        {
+            try
+            {
+                await client.DeleteObjectAsync(new DeleteObjectRequest { BucketName = bucket, Key = key, IfMatch = version }, cancellationToken).ConfigureAwait(false);
+            }
+            catch (AmazonS3Exception ex) when (ex.StatusCode is System.Net.HttpStatusCode.NotFound or System.Net.HttpStatusCode.PreconditionFailed)
+            {
+                // Gone, or no longer ours.
+            }
+        }
+
+        private async Task<bool> PutAsync(byte[] content, PutObjectRequest request, CancellationToken cancellationToken)
+        {
+            request.BucketName = bucket;
+            request.Key = key;
+            request.InputStream = new MemoryStream(content);
+            // A plain body: S3-compatible stores (and s3rver) mishandle aws-chunked uploads with checksum trailers.
+            request.UseChunkEncoding = false;
+            try
+            {
+                await client.PutObjectAsync(request, cancellationToken).ConfigureAwait(false);
+                return true;
+            }
+            catch (AmazonS3Exception ex) when (ex.StatusCode is System.Net.HttpStatusCode.PreconditionFailed or System.Net.HttpStatusCode.Conflict
+                                                   or System.Net.HttpStatusCode.NotFound)
+            {
+                return false;
+            }
+        }
+
+        public void Dispose() => client.Dispose();
+    }
+
+    private static AmazonS3Client Client(RepositoryOptions repo, string at, TimeSpan timeout)
+    {
+        var s3 = repo.S3!;
         var config = new AmazonS3Config
         {
             ServiceURL = $"https://{s3.Endpoint}:{s3.Port ?? 443}",
             ForcePathStyle = s3.UriStyle == "path",
+            RequestChecksumCalculation = RequestChecksumCalculation.WHEN_REQUIRED,
+            ResponseChecksumValidation = ResponseChecksumValidation.WHEN_REQUIRED,
             AuthenticationRegion = s3.Region,
             MaxErrorRetry = 0,
             Timeout = timeout,
             HttpClientFactory = new ProbeHttpClientFactory(s3.VerifyTls, repo.CaFile, timeout),
         };
-        using var client = s3.KeyType == "auto"
+        return s3.KeyType == "auto"
             ? new AmazonS3Client(config)
             : new AmazonS3Client(new BasicAWSCredentials(
                 Secret.Read($"{at}:S3:Key", s3.Key, s3.KeyFile), Secret.Read($"{at}:S3:KeySecret", s3.KeySecret, s3.KeySecretFile)), config);
-        var listed = await client.ListObjectsV2Async(
-            new ListObjectsV2Request { BucketName = s3.Bucket, Prefix = Prefix(repo.Path), MaxKeys = 1 }, cancellationToken).ConfigureAwait(false);
-        return new ProbeOutcome(listed.KeyCount is > 0 ? null : "the path holds no object yet");
     }
 
     /// <summary>AWSSDK builds its HttpClient through this factory: the one place to apply the TLS settings.</summary>

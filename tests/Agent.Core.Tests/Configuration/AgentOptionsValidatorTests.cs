@@ -146,6 +146,7 @@ public class AgentOptionsValidatorTests
     {
         var options = Valid();
         options.Cluster.BackupFrom = "replica";
+        options.Cluster.TlsServer.Port = 8432;
         options.Cluster.LeaseSeconds = 5;
         options.Cluster.Instances = 0;
         options.Repositories.Add(new RepositoryOptions { Type = "s3", Path = "/r", Shared = true, S3 = new S3RepositoryOptions { Bucket = "b", Endpoint = "e", Region = "r", Key = "k", KeySecret = "s" } });
@@ -156,5 +157,18 @@ public class AgentOptionsValidatorTests
         Assert.Contains(errors, e => e.StartsWith("Agent:Cluster:LeaseSeconds", StringComparison.Ordinal));
         Assert.Contains(errors, e => e.StartsWith("Agent:Cluster:Instances", StringComparison.Ordinal));
         Assert.Contains(errors, e => e.StartsWith("Agent:Repositories:1:Shared applies to posix", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("Agent:Cluster:TlsServer:KeyFile is required", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Validate_BackupFromStandby_NeedsThePrimarysServer()
+    {
+        var options = Valid();
+        options.Cluster.BackupFrom = "standby";
+
+        var errors = AgentOptionsValidator.Validate(options, V245);
+
+        Assert.Contains(errors, e => e.StartsWith("Agent:Cluster:Primary:Host is required", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("Agent:Cluster:Primary:CertificateFile is required", StringComparison.Ordinal));
     }
 }

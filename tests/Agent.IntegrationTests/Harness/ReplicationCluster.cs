@@ -40,15 +40,19 @@ public sealed class ReplicationCluster : IAsyncDisposable
     }
 
     /// <summary>The primary (stanza created, a table t of <paramref name="rows"/> rows) and <paramref name="replicas"/> streaming replicas.</summary>
-    public static async Task<ReplicationCluster> CreateAsync(int replicas, int rows = 1000, IReadOnlyDictionary<string, string?>? settings = null)
+    /// <param name="perMember">Extra settings of one member's agent (pg-0 is the primary, pg-1... the replicas).</param>
+    /// <param name="onPrimary">Called with the primary's PostgreSQL before the replicas' settings are asked for.</param>
+    public static async Task<ReplicationCluster> CreateAsync(int replicas, int rows = 1000,
+        Func<string, IReadOnlyDictionary<string, string?>?>? perMember = null, Action<PostgresCluster>? onPrimary = null)
     {
         var instances = replicas + 1;
         var primary = await TestEnvironment.CreateAsync(new TestEnvironmentOptions
         {
             Stanza = Stanza,
-            AgentSettings = ClusterSettings(instances, "pg-0", settings),
+            AgentSettings = ClusterSettings(instances, "pg-0", perMember?.Invoke("pg-0")),
             PostgresConfig = ["max_wal_senders = 10", "wal_keep_size = '256MB'"],
         });
+        onPrimary?.Invoke(primary.Postgres);
         var cluster = new ReplicationCluster(primary);
         try
         {
@@ -56,7 +60,7 @@ public sealed class ReplicationCluster : IAsyncDisposable
             await primary.Postgres.ExecuteAsync($"create table t as select g as id from generate_series(1, {rows}) g");
             for (var i = 1; i <= replicas; i++)
             {
-                cluster.Replicas.Add(await Replica.StartAsync(primary, $"pg-{i}", ClusterSettings(instances, $"pg-{i}", settings)));
+                cluster.Replicas.Add(await Replica.StartAsync(primary, $"pg-{i}", ClusterSettings(instances, $"pg-{i}", perMember?.Invoke($"pg-{i}"))));
             }
 
             await AgentTestExtensions.WaitUntilAsync(
@@ -107,12 +111,18 @@ public sealed class Replica : IAsyncDisposable
             HarnessPaths.PostgresTool("pg_basebackup"),
             ["-h", primary.Postgres.SocketDirectory, "-p", primary.Postgres.Port.ToString(CultureInfo.InvariantCulture), "-U", "postgres",
              "-D", data, "-R", "-X", "stream", "-c", "fast"])).EnsureSuccess();
+        // As in a pod, this instance archives and fetches WAL through its own agent (the copied conf names the primary's).
+        var client = HarnessPaths.ArchiveClient;
+        var socket = directory.Combine("agent.sock");
+        await File.AppendAllLinesAsync(Path.Combine(data, "postgresql.conf"),
+        [
+            $"archive_command = '{client} --socket {socket} push %p'",
+            $"restore_command = '{client} --socket {socket} get %f \"%p\"'",
+        ]);
         var postgres = PostgresCluster.FromDataDirectory(directory, data);
-        var agentSettings = new Dictionary<string, string?>(settings)
-        {
-            // The shared volume: the primary's repository directory.
-            ["Agent__Repositories__0__Path"] = primary.Agent.RepositoryPath,
-        };
+        var agentSettings = new Dictionary<string, string?>(settings);
+        // A posix repository is the shared volume: the primary's repository directory (an object store's path is given).
+        agentSettings.TryAdd("Agent__Repositories__0__Path", primary.Agent.RepositoryPath);
         var agent = new AgentProcess(new AgentProcessOptions
         {
             Directory = directory,
@@ -122,6 +132,11 @@ public sealed class Replica : IAsyncDisposable
             PostgresPort = postgres.Port,
             Settings = agentSettings,
         });
+        if (agent.ArchiveSocket != socket)
+        {
+            throw new InvalidOperationException($"The replica archives to {socket}, its agent listens on {agent.ArchiveSocket}.");
+        }
+
         var replica = new Replica(directory, postgres, agent);
         try
         {
