@@ -23,8 +23,8 @@ internal static partial class AgentServerExtensions
             grpc.EnableDetailedErrors = builder.Environment.IsDevelopment();
         });
         // A malformed request body is INVALID_ARGUMENT, not UNKNOWN with a stack trace (parsing precedes interceptors).
-        builder.Services.AddStrictRequestParsing<BackupAgentService>(binder => V1.BackupAgent.BindService(binder, null));
-        builder.Services.AddStrictRequestParsing<WalArchiveService>(binder => V1.WalArchive.BindService(binder, null));
+        builder.Services.AddStrictRequestParsing<BackupAgentService>(V1.BackupAgent.Descriptor, binder => V1.BackupAgent.BindService(binder, null));
+        builder.Services.AddStrictRequestParsing<WalArchiveService>(V1.WalArchive.Descriptor, binder => V1.WalArchive.BindService(binder, null));
         builder.Services.AddAgentHealth();
         builder.Services.AddHostedService<StartupTasks>();
         builder.Services.AddAgentMetrics();

@@ -9,7 +9,7 @@ var oneShot = args.Length > 0 && args[0] == "restore";
 var configShow = args.Length > 1 && args[0] == "config" && args[1] == "show";
 // The content root is the app's own directory, not the working directory: the host watches its content
 // root for appsettings changes, and a working directory holding the data directory would cost CPU on every WAL write.
-var builder = WebApplication.CreateBuilder(new WebApplicationOptions
+var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
 {
     Args = oneShot || configShow ? args.Where(a => a.StartsWith("--Agent:", StringComparison.Ordinal)).ToArray() : args,
     ContentRootPath = AppContext.BaseDirectory,
@@ -71,6 +71,7 @@ if (ListenConflicts.FindInUse(options) is { } inUse)
     return 2;
 }
 
+builder.WebHost.UseKestrelHttpsConfiguration();
 builder.AddAgentServer(options, runtime);
 var app = builder.Build();
 app.MapAgentEndpoints();

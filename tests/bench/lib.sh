@@ -330,6 +330,7 @@ agent_start() {
         HOME="$home"
         DOTNET_CLI_TELEMETRY_OPTOUT=1
         DOTNET_NOLOGO=1
+        DOTNET_GCgen0size=0x200000   # as the image sets it (Dockerfile)
         Agent__Stanza=demo
         Agent__Postgres__DataDirectory="$data"
         Agent__Postgres__SocketDirectory="$BENCH_DIR"

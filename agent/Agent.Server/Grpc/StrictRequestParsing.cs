@@ -1,7 +1,8 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Reflection;
 using System.Runtime.CompilerServices;
 using Google.Protobuf;
-using Google.Protobuf.Reflection;
+using ProtoServiceDescriptor = Google.Protobuf.Reflection.ServiceDescriptor;
 using Grpc.AspNetCore.Server.Model;
 using Grpc.Core;
 using Microsoft.AspNetCore.Routing;
@@ -10,6 +11,10 @@ namespace Backrest.Agent.Server.Grpc;
 
 internal static class StrictRequestParsingExtensions
 {
+    /// <summary>What the framework's own binder keeps of a service type for trimming and NativeAOT (its constructor and methods).</summary>
+    internal const DynamicallyAccessedMemberTypes ServiceMembers =
+        DynamicallyAccessedMemberTypes.PublicConstructors | DynamicallyAccessedMemberTypes.PublicMethods | DynamicallyAccessedMemberTypes.NonPublicMethods;
+
     /// <summary>
     /// Serves <typeparamref name="TService"/> through <see cref="StrictRequestParsingMethodProvider{TService}"/> only.
     /// </summary>
@@ -20,11 +25,12 @@ internal static class StrictRequestParsingExtensions
     /// resolves instead of composing one from the generic registrations, so the framework's binder is left out for
     /// this service only.
     /// </remarks>
-    public static IServiceCollection AddStrictRequestParsing<TService>(this IServiceCollection services, Action<ServiceBinderBase> bindService)
+    public static IServiceCollection AddStrictRequestParsing<[DynamicallyAccessedMembers(ServiceMembers)] TService>(
+        this IServiceCollection services, ProtoServiceDescriptor descriptor, Action<ServiceBinderBase> bindService)
         where TService : class
     {
         services.AddSingleton<IEnumerable<IServiceMethodProvider<TService>>>(
-            [new StrictRequestParsingMethodProvider<TService>(bindService)]);
+            [new StrictRequestParsingMethodProvider<TService>(descriptor, bindService)]);
         return services;
     }
 }
@@ -41,7 +47,9 @@ internal static class StrictRequestParsingExtensions
 /// throw: it returns a placeholder message, remembered with the parser's complaint, and the invoker registered here (the
 /// only way to the service) answers the placeholder with the error. The framework then logs one Information line.
 /// </remarks>
-internal sealed class StrictRequestParsingMethodProvider<TService>(Action<ServiceBinderBase> bindService) : IServiceMethodProvider<TService>
+internal sealed class StrictRequestParsingMethodProvider<[DynamicallyAccessedMembers(StrictRequestParsingExtensions.ServiceMembers)] TService>(
+    ProtoServiceDescriptor descriptor, Action<ServiceBinderBase> bindService)
+    : IServiceMethodProvider<TService>
     where TService : class
 {
     // Placeholder request -> the INVALID_ARGUMENT detail to answer it with; an entry goes when its placeholder is collected.
@@ -107,7 +115,10 @@ internal sealed class StrictRequestParsingMethodProvider<TService>(Action<Servic
         where TResponse : class
     {
         var deserialize = method.RequestMarshaller.ContextualDeserializer;
-        var messageName = MessageName(typeof(TRequest));
+        // The request's descriptor from the service's (no reflection): its protobuf name, the one the caller knows
+        // (backrest.agent.v1.StartRestoreRequest), and its parser.
+        var request = descriptor.FindMethodByName(method.Name).InputType;
+        var (messageName, parser) = (request.FullName, request.Parser);
         var marshaller = Marshallers.Create(method.RequestMarshaller.ContextualSerializer, payload =>
         {
             try
@@ -116,7 +127,8 @@ internal sealed class StrictRequestParsingMethodProvider<TService>(Action<Servic
             }
             catch (InvalidProtocolBufferException ex)
             {
-                var placeholder = Activator.CreateInstance<TRequest>();
+                // From the generated parser (no reflection): an empty message of the request's type.
+                var placeholder = (TRequest)parser.ParseFrom([]);
                 _rejected.Add(placeholder, ErrorInterceptor.Shorten(
                     $"The request is not a valid {messageName} message: {ex.Message}", ErrorInterceptor.MaxDetailLength));
                 return placeholder;
@@ -132,10 +144,4 @@ internal sealed class StrictRequestParsingMethodProvider<TService>(Action<Servic
             throw new RpcException(new Status(StatusCode.InvalidArgument, detail));
         }
     }
-
-    /// <summary>The protobuf name the caller knows (backrest.agent.v1.StartRestoreRequest), not the C# one.</summary>
-    private static string MessageName(Type messageType) =>
-        messageType.GetProperty("Descriptor", BindingFlags.Public | BindingFlags.Static)?.GetValue(null) is MessageDescriptor descriptor
-            ? descriptor.FullName
-            : messageType.Name;
 }

@@ -1,4 +1,5 @@
 using System.ComponentModel;
+using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
 using System.Reflection;
 using System.Text.Json;
@@ -31,7 +32,7 @@ internal static partial class ConfigurationContract
     /// <summary>The effective options as JSON, every secret replaced by "(redacted)".</summary>
     public static string ShowRedacted(AgentOptions options)
     {
-        var json = JsonSerializer.SerializeToNode(options, new JsonSerializerOptions { WriteIndented = true })!;
+        var json = JsonSerializer.SerializeToNode(options, OptionsJson.Default.AgentOptions)!;
         Redact(json);
         return new JsonObject { [AgentOptions.SectionName] = json }.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
     }
@@ -68,6 +69,9 @@ internal static partial class ConfigurationContract
         }
     }
 
+    // The options types live in Agent.Core, which Agent.Server.csproj roots for trimming and NativeAOT (TrimmerRootAssembly):
+    // every property the walk below reads is kept.
+    [UnconditionalSuppressMessage("Trimming", "IL2070", Justification = "Agent.Core is a trimmer root assembly.")]
     private static void CheckNode(IConfigurationSection section, Type type, List<string> errors, List<string> warnings)
     {
         type = Nullable.GetUnderlyingType(type) ?? type;
@@ -139,12 +143,17 @@ internal static partial class ConfigurationContract
             ? type.GetGenericArguments()[0]
             : null;
 
+    [UnconditionalSuppressMessage("Trimming", "IL2070", Justification = "Agent.Core is a trimmer root assembly.")]
     private static Type? DictionaryValueType(Type type) =>
         type.GetInterfaces().Append(type)
             .FirstOrDefault(i => i.IsGenericType && (i.GetGenericTypeDefinition() == typeof(IDictionary<,>)
                                                       || i.GetGenericTypeDefinition() == typeof(IReadOnlyDictionary<,>)))
             ?.GetGenericArguments()[1];
 
+    // Only leaf types reach here (IsLeaf): primitives, enums, string, decimal, TimeSpan, DateTimeOffset, Uri, whose
+    // converters are built in.
+    [UnconditionalSuppressMessage("Trimming", "IL2026", Justification = "Built-in converters of leaf types.")]
+    [UnconditionalSuppressMessage("Trimming", "IL2067", Justification = "Built-in converters of leaf types.")]
     private static bool Converts(Type type, string value)
     {
         try
@@ -173,3 +182,8 @@ internal static partial class ConfigurationContract
     [GeneratedRegex(@"^(?!.*(File|Type|Id|Style|Path)$).*(Key|KeySecret|Secret|Passphrase|Pass|Token|Sas|Password)$", RegexOptions.IgnoreCase)]
     private static partial Regex SecretName();
 }
+
+/// <summary>config show's JSON, generated at build time (no reflection: works trimmed and under NativeAOT).</summary>
+[System.Text.Json.Serialization.JsonSourceGenerationOptions(WriteIndented = true)]
+[System.Text.Json.Serialization.JsonSerializable(typeof(AgentOptions))]
+internal sealed partial class OptionsJson : System.Text.Json.Serialization.JsonSerializerContext;
