@@ -17,6 +17,8 @@ BENCH_REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 PGBIN=/usr/lib/postgresql/15/bin
 CONFIG="${CONFIG:-Release}"
 AGENT_DLL="$BENCH_REPO_ROOT/agent/Agent.Server/bin/$CONFIG/net10.0/backrest-agent.dll"
+# AGENT_EXE=path/to/backrest-agent: run that executable (a NativeAOT publish) instead of `dotnet $AGENT_DLL`.
+AGENT_EXE="${AGENT_EXE:-}"
 BACKRESTCTL="$BENCH_REPO_ROOT/artifacts/backrestctl/backrestctl"   # NativeAOT, as it ships
 ARCHIVE_CLIENT="$BENCH_REPO_ROOT/artifacts/archive-client/pgbackrest-archive"
 PG_USER=postgres
@@ -71,7 +73,12 @@ bench_init() {
     log "bench dir: $BENCH_DIR"
     # Run from a private copy of the build, so a rebuild in the checkout during a long run changes nothing.
     mkdir -p "$BENCH_DIR/bin"
-    cp -a "$(dirname "$AGENT_DLL")" "$BENCH_DIR/bin/agent"
+    if [[ -n $AGENT_EXE ]]; then
+        cp -a "$(dirname "$AGENT_EXE")" "$BENCH_DIR/bin/agent"
+        AGENT_EXE=$BENCH_DIR/bin/agent/$(basename "$AGENT_EXE")
+    else
+        cp -a "$(dirname "$AGENT_DLL")" "$BENCH_DIR/bin/agent"
+    fi
     cp -a "$BACKRESTCTL" "$BENCH_DIR/bin/backrestctl"
     cp -a "$ARCHIVE_CLIENT" "$BENCH_DIR/bin/pgbackrest-archive"
     chmod -R a+rX "$BENCH_DIR/bin"
@@ -352,11 +359,13 @@ agent_start() {
     # The agent's working directory is its ASP.NET content root, which the host watches RECURSIVELY
     # (inotify, for appsettings reload): started from a directory holding the data directory, restores or
     # a repository, the agent spends ~20% of a core on file events under WAL load. Start it in an empty one.
+    local agent_cmd=(dotnet "$AGENT_DLL")
+    [[ -n $AGENT_EXE ]] && agent_cmd=("$AGENT_EXE")
     cd "$home/cwd"
     local t0
     t0=$(now_ns)
     setsid env "${env[@]}" setpriv --reuid="$PG_USER" --regid="$PG_USER" --init-groups \
-        dotnet "$AGENT_DLL" >"$BENCH_DIR/$name.log" 2>&1 </dev/null &
+        "${agent_cmd[@]}" >"$BENCH_DIR/$name.log" 2>&1 </dev/null &
     local pid=$!
     cd "$BENCH_DIR"
     BENCH_AGENT_PIDS+=("$pid")
@@ -397,6 +406,15 @@ agent_stop() {
     local pid=${BENCH_AGENT_PID_BY_NAME[$name]:-}
     [[ -n $pid ]] && _agent_kill "$pid"
     return 0
+}
+
+# dead_s3_repo INDEX PORT: the settings (one Agent__...=value a line) of repository INDEX as an S3 repository on
+# 127.0.0.1:PORT, where nothing listens: connection refused, and pgBackRest retries it until io-timeout, several times.
+dead_s3_repo() {
+    local at="Agent__Repositories__$1__"
+    printf '%s\n' "${at}Type=s3" "${at}Path=/repo" "${at}S3__Bucket=bucket" "${at}S3__Endpoint=127.0.0.1" "${at}S3__Port=$2" \
+        "${at}S3__Region=us-east-1" "${at}S3__UriStyle=path" "${at}S3__VerifyTls=false" "${at}S3__Key=AKIABENCH" \
+        "${at}S3__KeySecret=bench-secret"
 }
 
 # ctl AGENT_PORT ARGS...: backrestctl against one agent (as root: it is only a gRPC client).

@@ -53,20 +53,9 @@ backups=$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))[0]
 
 dead_port=$(free_port)   # nothing listens there
 agent_stop healthy
-agent_start dead "$DATA" "$PGPORT" \
-    Agent__PgBackRest__IoTimeoutSeconds="$IO_TIMEOUT" \
-    Agent__Repositories__0__Path="$healthy_repo" \
-    Agent__Repositories__1__Type=s3 \
-    Agent__Repositories__1__Path=/repo \
-    Agent__Repositories__1__S3__Bucket=bucket \
-    Agent__Repositories__1__S3__Endpoint=127.0.0.1 \
-    Agent__Repositories__1__S3__Port="$dead_port" \
-    Agent__Repositories__1__S3__Region=us-east-1 \
-    Agent__Repositories__1__S3__UriStyle=path \
-    Agent__Repositories__1__S3__VerifyTls=false \
-    Agent__Repositories__1__S3__Key=AKIABENCH \
-    Agent__Repositories__1__S3__KeySecret=bench-secret \
-    Agent__Status__IntervalSeconds=5
+mapfile -t dead_repo < <(dead_s3_repo 1 "$dead_port")
+agent_start dead "$DATA" "$PGPORT" Agent__PgBackRest__IoTimeoutSeconds="$IO_TIMEOUT" Agent__Repositories__0__Path="$healthy_repo" \
+    "${dead_repo[@]}" Agent__Status__IntervalSeconds=5
 pg_set_archive_command "$PGPORT" "$(agent_archive_command "$AGENT_SOCK")"
 # Wait until the cache knows repo2 is dead (its probe), so the runs below measure that state.
 # (status exits 1 then: read its output, not its exit code.)
