@@ -45,6 +45,7 @@ public static class AgentCoreServiceCollectionExtensions
         services.TryAddSingleton<BackupScheduler>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, BackupScheduler>(sp => sp.GetRequiredService<BackupScheduler>()));
         services.TryAddSingleton<ArchiveService>();
+        services.TryAddSingleton<RecoveryReachedWatcher>();
         services.TryAddSingleton<RestoreService>();
         services.TryAddSingleton<StanzaService>();
         services.TryAddSingleton<StatusService>();

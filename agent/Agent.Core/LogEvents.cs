@@ -67,4 +67,7 @@ public static class LogEvents
     public const int ArchiveGapFound = 900;
     public const int ArchiveGapClosed = 901;
     public const int ContinuityScanFailed = 902;
+    public const int RestoreRecoveryShortfall = 903;
+    public const int RestoreRecoveryReached = 904;
+    public const int RestoreRecoveryWatchFailed = 905;
 }

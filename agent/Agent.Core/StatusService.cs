@@ -24,6 +24,9 @@ public sealed record AgentStatus(
 
     /// <summary>The last verify report of each repository verified since the agent started.</summary>
     public IReadOnlyDictionary<int, Verify.VerifyReport> Verify { get; init; } = new Dictionary<int, Verify.VerifyReport>();
+
+    /// <summary>Where the last restored cluster ended recovery, once one promoted since the agent started.</summary>
+    public Restore.RecoveryEnd? LastRecoveryEnd { get; init; }
 }
 
 /// <summary>
@@ -39,6 +42,7 @@ public sealed class StatusService(
     ArchiveService archive,
     WalVolumeForecast walVolume,
     Verify.VerifyService verify,
+    Restore.RecoveryReachedWatcher recoveryReached,
     TimeProvider time)
 {
     /// <param name="refresh">Probe and read every repository first (each bounded by its deadline).</param>
@@ -66,6 +70,7 @@ public sealed class StatusService(
         {
             Retention = Retention.RetentionPolicy.All(options),
             Verify = verify.Last,
+            LastRecoveryEnd = recoveryReached.Last,
         };
     }
 }

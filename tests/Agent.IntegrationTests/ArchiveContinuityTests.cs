@@ -13,19 +13,10 @@ public sealed class ArchiveContinuityTests
     public async Task ArchiveGap_OneSegmentRemoved_CheckFailsWindowEndsBeforeItMetricCountsIt_PutBackClearsAll()
     {
         await using var env = await TestEnvironment.CreateAsync();
-        await env.Client.CreateStanzaAsync(new CreateStanzaRequest());
-        await env.BackupAsync("full");
-        var segments = new List<string>();
-        for (var i = 0; i < 3; i++)
-        {
-            await env.Postgres.ExecuteAsync($"create table if not exists t{i} as select generate_series(1, 1000) as n");
-            segments.Add(await env.Postgres.SwitchWalAsync());
-            await env.Postgres.WaitForArchivedAsync(segments[^1]);
-        }
+        var segments = await BackupAndArchiveThreeSegmentsAsync(env);
 
         var missing = segments[1];
-        var archiveDirectory = Directory.GetDirectories(Path.Combine(env.Agent.RepositoryPath, "archive", env.Stanza)).Single();
-        var file = Directory.GetFiles(Path.Combine(archiveDirectory, missing[..16]), missing + "-*").Single();
+        var file = ArchivedFile(env, missing);
         var aside = Path.Combine(env.Directory.Path, Path.GetFileName(file));
         File.Move(file, aside);
 
@@ -58,6 +49,59 @@ public sealed class ArchiveContinuityTests
         Assert.Equal(0, window.MissingSegments);
         Assert.True(string.CompareOrdinal(window.LatestWal, segments[2]) >= 0, window.LatestWal);
         Assert.Equal(0, await MissingSegmentsMetricAsync(env));
+    }
+
+    [Fact]
+    public async Task RestoreToLatest_ArchiveGap_CopyStartedByCaller_StatusReportsWhereRecoveryStoppedAsShortfall()
+    {
+        await using var env = await TestEnvironment.CreateAsync();
+        var segments = await BackupAndArchiveThreeSegmentsAsync(env);
+
+        File.Delete(ArchivedFile(env, segments[1]));
+        var directory = env.Directory.Combine("copy");
+        var port = FreePort.Next();
+        var restore = await env.WaitAsync(await env.Client.StartRestoreAsync(new StartRestoreRequest { DataDirectory = directory, Port = port }));
+        Assert.Equal(OperationState.Succeeded, restore.State);
+
+        // The caller starts the copy: recovery replays up to the gap, then promotes without a word.
+        await using var copy = PostgresCluster.FromDataDirectory(env.Directory, directory, port);
+        await copy.StartAsync();
+        RecoveryEnd? end = null;
+        await AgentTestExtensions.WaitUntilAsync(async () =>
+        {
+            end = (await env.Client.GetStatusAsync(new GetStatusRequest())).LastRecoveryEnd;
+            return end?.OperationId == restore.Id;
+        }, TimeSpan.FromSeconds(60), () => $"no recovery end reported for {restore.Id}\n{copy.LogTail(20)}\n{env.Agent.LogTail(20)}");
+
+        Assert.True(end!.Shortfall, end.ToString());
+        Assert.True(string.CompareOrdinal(end.Segment, segments[2]) < 0, end.ToString());
+        Assert.True(string.CompareOrdinal(end.NewestArchivedWal, segments[2]) >= 0, end.ToString());
+        Assert.Matches("^[0-9A-F]+/[0-9A-F]+$", end.Lsn);
+        var status = await env.Client.GetStatusAsync(new GetStatusRequest());
+        Assert.Contains(status.Warnings, w => w.Contains($"before repo1's newest archived segment {end.NewestArchivedWal}", StringComparison.Ordinal));
+    }
+
+    /// <summary>Stanza, a full backup, then three segments with data in each, archived: the segments' names.</summary>
+    private static async Task<List<string>> BackupAndArchiveThreeSegmentsAsync(TestEnvironment env)
+    {
+        await env.Client.CreateStanzaAsync(new CreateStanzaRequest());
+        await env.BackupAsync("full");
+        var segments = new List<string>();
+        for (var i = 0; i < 3; i++)
+        {
+            await env.Postgres.ExecuteAsync($"create table if not exists t{i} as select generate_series(1, 1000) as n");
+            segments.Add(await env.Postgres.SwitchWalAsync());
+            await env.Postgres.WaitForArchivedAsync(segments[^1]);
+        }
+
+        return segments;
+    }
+
+    /// <summary>The segment's file in the posix repo1 ("&lt;segment&gt;-&lt;sha1&gt;.&lt;ext&gt;" below its log id's directory).</summary>
+    private static string ArchivedFile(TestEnvironment env, string segment)
+    {
+        var archiveDirectory = Directory.GetDirectories(Path.Combine(env.Agent.RepositoryPath, "archive", env.Stanza)).Single();
+        return Directory.GetFiles(Path.Combine(archiveDirectory, segment[..16]), segment + "-*").Single();
     }
 
     private static async Task<double> MissingSegmentsMetricAsync(TestEnvironment env)

@@ -21,6 +21,7 @@ public sealed partial class RestoreService(
     PostgresClient postgres,
     AgentOptions options,
     StatusCache cache,
+    RecoveryReachedWatcher recoveryReached,
     TimeProvider time)
 {
     private static readonly string[] TargetTypes = ["latest", "immediate", "time", "xid", "lsn", "name", "standby"];
@@ -31,8 +32,14 @@ public sealed partial class RestoreService(
     public async Task<OperationSnapshot> StartAsync(RestoreRequest request, CancellationToken cancellationToken)
     {
         var plan = await PlanAsync(request, cancellationToken).ConfigureAwait(false);
-        return operations.Start(new OperationRequest(OperationKind.Restore, plan.Description,
-            async (handle, ct) => await RunAsync(handle, plan, ct).ConfigureAwait(false)));
+        return operations.Start(new OperationRequest(OperationKind.Restore, plan.Description, async (handle, ct) =>
+        {
+            var outcome = await RunAsync(handle, plan, ct).ConfigureAwait(false);
+            // Whoever starts the restored cluster, the agent reports where its recovery ends (status, log).
+            recoveryReached.Watch(handle.Id, outcome.DataDirectory, outcome.Repo == 0 ? 1 : outcome.Repo,
+                toLatest: request.TargetType is "" or "latest");
+            return outcome;
+        }));
     }
 
     /// <summary>Runs the restore in the foreground (one-shot mode for init containers and Jobs).</summary>

@@ -213,6 +213,25 @@ internal static class ProtoMapper
         status.Warnings.AddRange(snapshot.Repositories.Where(r => r.Continuity is { Continuous: false })
             .Select(r => $"repo{r.Repo}: {r.Continuity!.Describe()}"));
         status.Warnings.AddRange(s.Verify.Values.Where(v => !v.Ok).OrderBy(v => v.Repo).Select(v => v.Describe()));
+        if (s.LastRecoveryEnd is { } end)
+        {
+            status.LastRecoveryEnd = new V1.RecoveryEnd
+            {
+                OperationId = end.OperationId,
+                DataDirectory = end.DataDirectory,
+                Repo = end.Repo,
+                Lsn = end.Lsn,
+                Segment = end.Segment,
+                NewestArchivedWal = end.NewestArchivedWal ?? "",
+                Shortfall = end.Shortfall,
+                SeenTime = ToTimestamp(end.SeenAt),
+                Description = end.Describe(),
+            };
+            if (end.Shortfall)
+            {
+                status.Warnings.Add(end.Describe());
+            }
+        }
 
         status.Archive.Repositories.AddRange(s.Archive.Repositories.Select(r => new V1.RepositoryArchiveStats
         {
