@@ -20,13 +20,18 @@ RUN dotnet publish agent/Agent.Server -c Release -r linux-x64 --self-contained -
  && dotnet publish agent/Agent.ArchiveClient -c Release -r linux-x64 -o /out/archive-client
 
 FROM debian:bookworm-slim
+# Restore drills start the restored backup with PostgreSQL's own server binaries (Agent:Drills:PostgresBinDirectory,
+# default /usr/lib/postgresql/<major>/bin): the cluster's major version. Debian 12 ships 15; for another major, add the
+# PGDG apt repository (apt.postgresql.org) and set PG_MAJOR. No cluster is created in the image.
+ARG PG_MAJOR=15
 # The postgres user gets uid/gid 999 first, as in the official postgres image, so both containers of the pod share
 # the data directory's owner; postgresql-common (pulled in by pgbackrest) then reuses it.
 # tini reaps the detached pgBackRest async workers that the agent would otherwise leave as zombies.
 RUN groupadd --gid 999 postgres \
  && useradd --uid 999 --gid 999 --home-dir /var/lib/postgresql --no-create-home --shell /bin/bash postgres \
+ && mkdir -p /etc/postgresql-common && echo 'create_main_cluster = false' > /etc/postgresql-common/createcluster.conf \
  && apt-get update \
- && apt-get install -y --no-install-recommends pgbackrest tini ca-certificates libssl3 zlib1g \
+ && apt-get install -y --no-install-recommends pgbackrest tini ca-certificates libssl3 zlib1g "postgresql-${PG_MAJOR}" \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /out/agent /opt/backrest-agent
 COPY --from=build /out/cli/backrestctl /usr/local/bin/backrestctl
