@@ -162,6 +162,12 @@ public sealed class StatusOptions
 
     /// <summary>How long one <c>pgbackrest info --repo=N</c> may run before it is stopped (a dead repository blocks it).</summary>
     public int InfoTimeoutSeconds { get; set; } = 30;
+
+    /// <summary>
+    /// How often the refresh loop lists each repository's archive for gaps (repo-ls: one listing of every segment). A
+    /// new oldest or newest backup, a status refresh and a check list it at once.
+    /// </summary>
+    public int ContinuityIntervalSeconds { get; set; } = 300;
 }
 
 public sealed class PostgresOptions

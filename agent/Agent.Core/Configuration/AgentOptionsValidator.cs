@@ -134,6 +134,7 @@ public static partial class AgentOptionsValidator
         }
 
         RequirePositive(errors, $"{root}:Drills:TimeoutMinutes", drills.TimeoutMinutes);
+        RequirePositive(errors, $"{root}:Status:ContinuityIntervalSeconds", options.Status.ContinuityIntervalSeconds);
 
         return errors;
     }

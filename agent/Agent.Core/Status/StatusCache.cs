@@ -127,8 +127,11 @@ public sealed partial class StatusCache
         }
     }
 
-    /// <summary>Starts an info read and a probe of every repository that has none running; returns at once.</summary>
-    public void StartRefresh(CancellationToken stopping)
+    /// <summary>
+    /// Starts an info read and a probe of every repository that has none running; returns at once. The archive is listed
+    /// after the read when <paramref name="listArchives"/>, else when its listing is due (see <see cref="ContinuityDue"/>).
+    /// </summary>
+    public void StartRefresh(CancellationToken stopping, bool listArchives = false)
     {
         lock (_gate)
         {
@@ -136,7 +139,7 @@ public sealed partial class StatusCache
             {
                 if (slot.InfoTask is not { IsCompleted: false })
                 {
-                    slot.InfoTask = Task.Run(() => ReadInfoAsync(slot, stopping), stopping);
+                    slot.InfoTask = Task.Run(() => ReadInfoAsync(slot, listArchives, stopping), stopping);
                 }
 
                 if (slot.ProbeTask is not { IsCompleted: false })
@@ -147,10 +150,10 @@ public sealed partial class StatusCache
         }
     }
 
-    /// <summary>Refreshes now and waits for every repository's info and probe (each bounded by its own deadline).</summary>
+    /// <summary>Refreshes now (archive listings included) and waits for every repository's info and probe (each bounded by its own deadline).</summary>
     public async Task RefreshAsync(CancellationToken cancellationToken)
     {
-        StartRefresh(CancellationToken.None);
+        StartRefresh(CancellationToken.None, listArchives: true);
         await Task.WhenAll(Running()).WaitAsync(cancellationToken).ConfigureAwait(false);
     }
 
@@ -214,13 +217,13 @@ public sealed partial class StatusCache
         return Snapshot().Info;
     }
 
-    private async Task ReadInfoAsync(Slot slot, CancellationToken stopping)
+    private async Task ReadInfoAsync(Slot slot, bool listArchive, CancellationToken stopping)
     {
         try
         {
             // A failure is recorded in the slot and logged; status shows it.
             var (info, _, _) = await ReadAsync(slot, stopping).ConfigureAwait(false);
-            if (info is not null)
+            if (info is not null && (listArchive || ContinuityDue(slot, info)))
             {
                 await ScanContinuityAsync(slot, info, stopping).ConfigureAwait(false);
             }
@@ -269,7 +272,28 @@ public sealed partial class StatusCache
     }
 
     /// <summary>
-    /// Lists the archive after each info read (under a deadline of its own) to find gaps; a failed listing keeps the
+    /// Listing a repository's archive reads every segment's name: the loop does it every
+    /// Agent:Status:ContinuityIntervalSeconds, or at once when the backups a gap is measured from changed.
+    /// </summary>
+    private bool ContinuityDue(Slot slot, StanzaInfo info)
+    {
+        var key = BackupSpan(info, slot.Repo);
+        lock (_gate)
+        {
+            return slot.ContinuityKey != key || slot.Continuity is not { } last ||
+                   _time.GetUtcNow() - last.CheckedAt >= TimeSpan.FromSeconds(_options.Status.ContinuityIntervalSeconds);
+        }
+    }
+
+    /// <summary>The repository's oldest and newest backup: the gap search starts at the first, and a new one is worth a look.</summary>
+    private static string BackupSpan(StanzaInfo info, int repo)
+    {
+        var backups = info.Backups.Where(b => b.RepoKey == repo).ToList();
+        return $"{backups.MinBy(b => b.Start)?.Label}|{backups.MaxBy(b => b.Start)?.Label}";
+    }
+
+    /// <summary>
+    /// Lists the archive after an info read, when due (under a deadline of its own) to find gaps; a failed listing keeps the
     /// last result and says why. Logs when a gap appears, changes or closes.
     /// </summary>
     private async Task ScanContinuityAsync(Slot slot, StanzaInfo info, CancellationToken stopping)
@@ -301,6 +325,7 @@ public sealed partial class StatusCache
             previous = slot.Continuity;
             slot.Continuity = continuity;
             slot.ContinuityError = null;
+            slot.ContinuityKey = BackupSpan(info, slot.Repo);
         }
 
         var (before, now) = (previous?.Continuous == false ? previous.Describe() : null, continuity?.Continuous == false ? continuity.Describe() : null);
@@ -377,6 +402,9 @@ public sealed partial class StatusCache
         public ProbeResult? Probe { get; set; }
         public ArchiveContinuity? Continuity { get; set; }
         public string? ContinuityError { get; set; }
+
+        /// <summary>The oldest and newest backup when the archive was last listed.</summary>
+        public string? ContinuityKey { get; set; }
         public Task? InfoTask { get; set; }
         public Task? ProbeTask { get; set; }
         public TaskCompletionSource FirstRead { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
