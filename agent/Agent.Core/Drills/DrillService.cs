@@ -193,7 +193,8 @@ public sealed class DrillService(
     /// <summary>
     /// Settings appended to the restored cluster's postgresql.auto.conf (later lines win): no TCP, a socket directory
     /// only the agent's user can enter, no archiving into the stanza, opened only after the whole replay, local trust
-    /// through that private socket (the source's pg_hba.conf may ask for passwords), messages in English for the log.
+    /// through that private socket (the source's pg_hba.conf may ask for passwords), messages in English for the log,
+    /// little memory.
     /// </summary>
     private static void Isolate(string directory, string data, string sockets, int port)
     {
@@ -211,6 +212,11 @@ public sealed class DrillService(
             "logging_collector = off",
             "lc_messages = 'C'",
             $"hba_file = '{hba}'",
+            // Inside the agent's container and memory limit: small, whatever the source uses (without hot standby,
+            // recovery does not require the source's connection and worker limits).
+            "shared_buffers = '64MB'",
+            "huge_pages = off",
+            "max_connections = 10",
         ]);
     }
 
