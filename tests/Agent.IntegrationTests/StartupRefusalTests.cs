@@ -27,6 +27,16 @@ public sealed class StartupRefusalTests
         AssertNoStackTrace(result);
     }
 
+    [Fact]
+    public async Task Start_PosixRepositoryNotSharedInMultiInstanceCluster_ExitsTwoNamingTheKey()
+    {
+        var result = await StartAgentAsync(new() { ["Agent__Cluster__Instances"] = "3" });
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains("Agent:Repositories:0:Shared must be true for a posix repository when Agent:Cluster:Instances is 3", result.StandardError);
+        AssertNoStackTrace(result);
+    }
+
     [Theory]
     [InlineData("Agent__Listen__Port", "Agent:Listen:Port")]
     [InlineData("Agent__Listen__MetricsPort", "Agent:Listen:MetricsPort")]
