@@ -73,6 +73,36 @@ public sealed class RenderedManifests
         }
     }
 
+    /// <summary>
+    /// The agent container's Agent__* environment as Kubernetes would start it: <see cref="AgentSettings"/> plus each
+    /// variable taken from a Secret, standing in as <see cref="AgentConfigShow.FromSecret"/>.
+    /// </summary>
+    public IReadOnlyDictionary<string, string> AgentEnvironment
+    {
+        get
+        {
+            var environment = new Dictionary<string, string>(AgentSettings);
+            foreach (var variable in Agent.Env ?? [])
+            {
+                if (variable.ValueFrom?.SecretKeyRef is not null)
+                {
+                    environment[variable.Name] = AgentConfigShow.FromSecret;
+                }
+            }
+
+            return environment;
+        }
+    }
+
+    /// <summary>The pod volume a container mounts at a path (the longest mount that contains it), or null.</summary>
+    public V1Volume? VolumeAt(V1Container container, string path)
+    {
+        var mount = (container.VolumeMounts ?? [])
+            .Where(m => path == m.MountPath || path.StartsWith(m.MountPath.TrimEnd('/') + "/", StringComparison.Ordinal))
+            .MaxBy(m => m.MountPath.Length);
+        return mount is null ? null : Pod.Volumes.FirstOrDefault(v => v.Name == mount.Name);
+    }
+
     /// <summary>Where a container mounts a pod volume, or null.</summary>
     public static string? MountPath(V1Container container, string volume) =>
         container.VolumeMounts?.FirstOrDefault(m => m.Name == volume)?.MountPath;
