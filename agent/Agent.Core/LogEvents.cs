@@ -70,4 +70,8 @@ public static class LogEvents
     public const int RestoreRecoveryShortfall = 903;
     public const int RestoreRecoveryReached = 904;
     public const int RestoreRecoveryWatchFailed = 905;
+
+    // Restore drills' clean-up after an agent that stopped during one (Drills/).
+    public const int DrillLeftoverRemoving = 1500;
+    public const int DrillLeftoverNotRemoved = 1501;
 }

@@ -22,7 +22,7 @@ public sealed record AgentStatus(
     /// <summary>Each repository's retention as configured; an unconfigured one is also a start-up warning.</summary>
     public IReadOnlyList<Retention.RetentionPolicy> Retention { get; init; } = [];
 
-    /// <summary>The last verify report of each repository verified since the agent started.</summary>
+    /// <summary>The last verify report of each repository verified (kept in the operation history across restarts).</summary>
     public IReadOnlyDictionary<int, Verify.VerifyReport> Verify { get; init; } = new Dictionary<int, Verify.VerifyReport>();
 
     /// <summary>Where the last restored cluster ended recovery, once one promoted since the agent started.</summary>

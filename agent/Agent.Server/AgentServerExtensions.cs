@@ -98,8 +98,9 @@ internal static partial class AgentServerExtensions
     }
 }
 
-/// <summary>Start-up chores that need the container: stop orphans a killed agent left behind.</summary>
-internal sealed partial class StartupTasks(AgentOptions options, AgentRuntime runtime, StartupGate gate, ILogger<StartupTasks> logger) : IHostedService
+/// <summary>Start-up chores that need the container: stop orphans a killed agent left behind, and its drills' leftovers.</summary>
+internal sealed partial class StartupTasks(AgentOptions options, AgentRuntime runtime, StartupGate gate, Core.Drills.DrillService drills,
+    ILogger<StartupTasks> logger) : IHostedService
 {
     public async Task StartAsync(CancellationToken cancellationToken)
     {
@@ -114,6 +115,8 @@ internal sealed partial class StartupTasks(AgentOptions options, AgentRuntime ru
         }
 
         await OrphanReaper.ReapAsync(options, logger, cancellationToken);
+        // After the reaper: an interrupted drill's pgBackRest restore is stopped before its directory goes.
+        await drills.RemoveLeftoversAsync(cancellationToken);
         gate.Complete();
         Log.Ready(logger, options.Stanza, options.Listen.Address, options.Listen.Port, options.Listen.ArchiveSocket);
     }

@@ -61,6 +61,54 @@ public sealed class DrillTests(ITestOutputHelper output)
         Assert.Equal(done.Finished.ToDateTimeOffset().ToUnixTimeSeconds(),
             (long)MetricsTests.Value(text, "pgbackrest_drill_last_success_timestamp_seconds", "repo=\"1\""));
         Assert.Equal(drill.RecoverySeconds, MetricsTests.Value(text, "pgbackrest_drill_last_recovery_seconds", "phase=\"total\""), 3);
+
+        // The figures are kept with the operation history: an agent restart does not lose them.
+        Assert.Equal(0, await env.Agent.StopAsync());
+        await env.Agent.StartAsync();
+        var afterRestart = await http.GetStringAsync($"http://127.0.0.1:{env.Agent.MetricsPort}/metrics");
+        Assert.Equal(1, MetricsTests.Value(afterRestart, "pgbackrest_drill_last_status", "repo=\"1\""));
+        Assert.Equal(drill.RecoverySeconds, MetricsTests.Value(afterRestart, "pgbackrest_drill_last_recovery_seconds", "phase=\"total\""), 3);
+        Assert.Equal(drill.RestoreSeconds, MetricsTests.Value(afterRestart, "pgbackrest_drill_last_recovery_seconds", "phase=\"restore\""), 3);
+        Assert.Equal(0, MetricsTests.Value(afterRestart, "pgbackrest_drill_last_shortfall", "repo=\"1\""));
+        var reloaded = await env.Client.GetOperationAsync(new GetOperationRequest { Id = done.Id });
+        Assert.Equal(drill.Check, reloaded.Drill.Check);
+        Assert.Equal(drill.RecoveredLsn, reloaded.Drill.RecoveredLsn);
+    }
+
+    [Fact]
+    public async Task Drill_AgentKilledWhileTheRestoredServerRuns_NextStartStopsItAndRemovesTheDirectory()
+    {
+        using var scratch = TestDirectory.Create();
+        await using var env = await TestEnvironment.CreateAsync(new TestEnvironmentOptions
+        {
+            AgentSettings = new Dictionary<string, string?>
+            {
+                ["Agent__Drills__ScratchDirectory"] = scratch.Path,
+                // Holds the drill in its check, with the restored server running, long enough to kill the agent there.
+                ["Agent__Drills__CheckQuery"] = "select pg_sleep(120)",
+            },
+        });
+        await env.Client.CreateStanzaAsync(new CreateStanzaRequest());
+        await env.BackupAsync("full");
+
+        var started = await env.Client.DrillAsync(new DrillRequest());
+        await AgentTestExtensions.WaitUntilAsync(async () =>
+            (await env.Client.GetOperationAsync(new GetOperationRequest { Id = started.Id })).Phase == "running the check query",
+            TimeSpan.FromSeconds(120), () => $"the drill never reached its check query\n{env.Agent.LogTail(30)}");
+        var directory = Assert.Single(Directory.GetDirectories(scratch.Path));
+        var postmaster = int.Parse(File.ReadLines(Path.Combine(directory, "data", "postmaster.pid")).First());
+
+        env.Agent.Kill();
+        // Outside a container nothing else stops it: the restored server outlives the agent (pg_ctl detached it).
+        Assert.True(Directory.Exists($"/proc/{postmaster}"), "the drill's server died with the agent: this test shows nothing");
+
+        await env.Agent.StartAsync();
+        await AgentTestExtensions.WaitUntilAsync(() => Task.FromResult(!Directory.Exists($"/proc/{postmaster}") && !Directory.Exists(directory)),
+            TimeSpan.FromSeconds(60), () => $"the leftover drill is still there\n{env.Agent.LogTail(30)}");
+        Assert.Empty(Directory.GetFileSystemEntries(scratch.Path));
+        Assert.Contains("left by a restore drill that did not finish", env.Agent.LogTail(200));
+        var interrupted = await env.Client.GetOperationAsync(new GetOperationRequest { Id = started.Id });
+        Assert.Equal(OperationState.Failed, interrupted.State);
     }
 
     [Fact]

@@ -52,6 +52,16 @@ public sealed class VerifyTests
         Assert.Equal(0, MetricsTests.Value(text, "pgbackrest_verify_last_status", "repo=\"1\""));
         Assert.Equal(1, MetricsTests.Value(text, "pgbackrest_verify_errors", "repo=\"1\""));
 
+        // Kept with the operation history: after a restart status and metrics still show the damage.
+        Assert.Equal(0, await env.Agent.StopAsync());
+        await env.Agent.StartAsync();
+        var reloaded = (await env.Client.GetStatusAsync(new GetStatusRequest())).Pgbackrest.Repositories[0].Verify;
+        Assert.Equal((false, 1L, verify.Finished), (reloaded.Ok, reloaded.Errors, reloaded.Finished));
+        Assert.Equal(("backup", label), (reloaded.Findings.Single().Kind, reloaded.Findings.Single().Name));
+        var afterRestart = await http.GetStringAsync($"http://127.0.0.1:{env.Agent.MetricsPort}/metrics");
+        Assert.Equal(0, MetricsTests.Value(afterRestart, "pgbackrest_verify_last_status", "repo=\"1\""));
+        Assert.Equal(1, MetricsTests.Value(afterRestart, "pgbackrest_verify_errors", "repo=\"1\""));
+
         Operation? fromSchedule = null;
         await AgentTestExtensions.WaitUntilAsync(async () =>
         {

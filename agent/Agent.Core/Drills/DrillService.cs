@@ -6,8 +6,10 @@ using Backrest.Agent.Core.Configuration;
 using Backrest.Agent.Core.Continuity;
 using Backrest.Agent.Core.Operations;
 using Backrest.Agent.Core.PgBackRest;
+using Backrest.Agent.Core.Postgres;
 using Backrest.Agent.Core.Restore;
 using Backrest.Agent.Core.Status;
+using Microsoft.Extensions.Logging;
 using Npgsql;
 
 namespace Backrest.Agent.Core.Drills;
@@ -20,25 +22,35 @@ internal sealed record DrillPlan(int Repo, BackupInfo Backup, string ScratchDire
 /// started there with no network (a private socket directory, listen_addresses empty), archiving off and hot standby
 /// off, so that it opens only once it has replayed the whole archive and promoted; then the check query, a fast stop
 /// and the directory removed, whatever happened. One at a time, in the exclusive lane: never beside a backup or restore.
+/// A drill cut short by the agent's death leaves its directory (and, outside a container, its server) behind: the next
+/// start-up and the next drill stop that server and remove the directory (<see cref="RemoveLeftoversAsync"/>).
 /// </summary>
-public sealed class DrillService(
+public sealed partial class DrillService(
     RestoreService restores,
     StatusCache cache,
     ArchiveContinuityScanner continuity,
     OperationRegistry operations,
     IProcessRunner runner,
     AgentOptions options,
-    TimeProvider time)
+    TimeProvider time,
+    ILogger<DrillService> logger)
 {
+    /// <summary>Written into each drill's directory first: what <see cref="RemoveLeftoversAsync"/> may remove.</summary>
+    private const string Marker = "backrest-agent-drill";
+
     /// <summary>Tables outside the system schemas of the connected database, and every database's size in bytes.</summary>
     public const string DefaultCheckQuery =
         "select (select count(*) from pg_class c join pg_namespace n on n.oid = c.relnamespace " +
         "where c.relkind in ('r', 'p') and n.nspname not in ('pg_catalog', 'information_schema') and n.nspname not like 'pg_toast%') as tables, " +
         "(select string_agg(datname || ' ' || pg_database_size(oid), ', ' order by datname) from pg_database where datallowconn) as database_bytes";
 
-    private readonly Dictionary<int, (bool Succeeded, DrillOutcome? Outcome, DateTimeOffset Finished)> _last = [];
+    private readonly Dictionary<int, (bool Succeeded, DrillOutcome? Outcome, DateTimeOffset Finished)> _last =
+        LastFromHistory(operations.History, options.Repositories.Count);
 
-    /// <summary>The last drill of each repository since the agent started: whether it succeeded, and its figures.</summary>
+    /// <summary>
+    /// The last drill of each repository that succeeded or failed (a cancelled one proves nothing either way): whether it
+    /// succeeded, and its figures; read from the operation history at start-up, so it survives restarts.
+    /// </summary>
     public IReadOnlyDictionary<int, (bool Succeeded, DrillOutcome? Outcome, DateTimeOffset Finished)> Last
     {
         get
@@ -51,6 +63,24 @@ public sealed class DrillService(
     }
 
     public static string Description(int repo) => $"restore drill of repo{repo}";
+
+    internal static Dictionary<int, (bool Succeeded, DrillOutcome? Outcome, DateTimeOffset Finished)> LastFromHistory(
+        OperationHistory history, int repositories)
+    {
+        var records = history.List(history.Capacity); // newest first
+        var last = new Dictionary<int, (bool, DrillOutcome?, DateTimeOffset)>();
+        for (var repo = 1; repo <= repositories; repo++)
+        {
+            var description = Description(repo);
+            if (records.FirstOrDefault(r => r.Kind == OperationKind.Drill && r.Description == description
+                                            && r.State is OperationState.Succeeded or OperationState.Failed) is { Finished: { } finished } record)
+            {
+                last[repo] = (record.State == OperationState.Succeeded, record.Drill, finished);
+            }
+        }
+
+        return last;
+    }
 
     /// <summary>
     /// Checks what can be checked now (scratch directory set, a backup to restore, enough free space), then starts the
@@ -67,6 +97,8 @@ public sealed class DrillService(
 
         return operations.Start(new OperationRequest(OperationKind.Drill, Description(repoKey), async (handle, ct) =>
         {
+            // In the exclusive lane no other drill runs: whatever a drill left in the scratch directory goes first.
+            await RemoveLeftoversAsync(ct).ConfigureAwait(false);
             // Planned again: it may have waited in the queue, and a backup may have been taken since.
             var plan = await PlanAsync(repoKey, ct).ConfigureAwait(false);
             return await RunAsync(handle, plan, ct).ConfigureAwait(false);
@@ -120,6 +152,8 @@ public sealed class DrillService(
         try
         {
             Directory.CreateDirectory(sockets, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            await File.WriteAllTextAsync(Path.Combine(directory, Marker), $"restore drill {handle.Id} of repo{plan.Repo}\n", cancellationToken)
+                .ConfigureAwait(false);
             var port = FreePort();
             var restorePlan = await restores.PlanAsync(new RestoreRequest { Repo = plan.Repo, Set = plan.Backup.Label, DataDirectory = data, Port = port },
                 cancellationToken).ConfigureAwait(false);
@@ -129,10 +163,7 @@ public sealed class DrillService(
 
             handle.ReportProgress(100, "replaying the archive in the restored cluster");
             Isolate(directory, data, sockets, port);
-            var bin = options.Drills.PostgresBinDirectory is { Length: > 0 } configured
-                ? configured
-                : $"/usr/lib/postgresql/{File.ReadAllText(Path.Combine(data, "PG_VERSION")).Trim()}/bin";
-            pgCtl = Path.Combine(bin, "pg_ctl");
+            pgCtl = PgCtl(data);
             clock.Restart();
             var timeout = options.Drills.TimeoutMinutes * 60;
             var started = await runner.RunAsync(new ProcessSpec(pgCtl, ["-D", data, "-l", log, "-w", "-t", timeout.ToString(), "start"]),
@@ -179,15 +210,54 @@ public sealed class DrillService(
             Remember(plan.Repo, true, outcome);
             return outcome;
         }
-        catch
+        catch (Exception ex) when (ex is not OperationCanceledException)
         {
             Remember(plan.Repo, false, null);
             throw;
         }
         finally
         {
-            await CleanUpAsync(handle, pgCtl, directory, data).ConfigureAwait(false);
+            handle.ReportPhase("stopping the restored cluster and removing it");
+            if (await RemoveAsync(pgCtl, directory, data).ConfigureAwait(false) is { } problem)
+            {
+                handle.AddWarning(problem);
+            }
         }
+    }
+
+    /// <summary>
+    /// Stops the server and removes the directory of every drill the scratch directory still holds (marked by
+    /// <see cref="Marker"/>): an agent killed during a drill (SIGKILL, OOM, the pod's container restarted) never ran its
+    /// clean-up, and the scratch volume (an emptyDir) outlives the container. Called at start-up and before each drill.
+    /// </summary>
+    public async Task RemoveLeftoversAsync(CancellationToken cancellationToken)
+    {
+        var scratch = options.Drills.ScratchDirectory;
+        if (scratch.Length == 0 || !Directory.Exists(scratch))
+        {
+            return;
+        }
+
+        foreach (var directory in Directory.EnumerateDirectories(scratch).Where(d => File.Exists(Path.Combine(d, Marker))).ToList())
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var data = Path.Combine(directory, "data");
+            var pgCtl = File.Exists(Path.Combine(data, "PG_VERSION")) ? PgCtl(data) : null;
+            Log.RemovingLeftover(logger, directory, PostgresClient.IsRunningOn(data));
+            if (await RemoveAsync(pgCtl, directory, data).ConfigureAwait(false) is { } problem)
+            {
+                Log.LeftoverNotRemoved(logger, problem);
+            }
+        }
+    }
+
+    /// <summary>pg_ctl of the restored cluster's major version (PG_VERSION), unless Agent:Drills:PostgresBinDirectory names one.</summary>
+    private string PgCtl(string data)
+    {
+        var bin = options.Drills.PostgresBinDirectory is { Length: > 0 } configured
+            ? configured
+            : $"/usr/lib/postgresql/{File.ReadAllText(Path.Combine(data, "PG_VERSION")).Trim()}/bin";
+        return Path.Combine(bin, "pg_ctl");
     }
 
     /// <summary>
@@ -253,7 +323,8 @@ public sealed class DrillService(
                 // Still replaying.
             }
 
-            if (!File.Exists(Path.Combine(data, "postmaster.pid")))
+            // Not the pid file alone: a server killed outright (OOM) leaves it, and the drill would wait out its timeout.
+            if (!PostgresClient.IsRunningOn(data))
             {
                 throw AgentException.FailedPrecondition($"The restored cluster stopped during recovery: {Tail(log)}",
                     "Read the server's log lines above (a missing WAL segment, a missing extension library, too little memory).");
@@ -291,11 +362,13 @@ public sealed class DrillService(
         return (row, (long)(await size.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!);
     }
 
-    /// <summary>Stops the restored cluster (fast, then immediate) and removes the drill's directory, failures as warnings.</summary>
-    private async Task CleanUpAsync(OperationHandle handle, string? pgCtl, string directory, string data)
+    /// <summary>
+    /// Stops the restored cluster (fast, then immediate) and removes the drill's directory; what went wrong, or null. A
+    /// server that still runs keeps its directory: removing it under a live server would leave that server running.
+    /// </summary>
+    private async Task<string?> RemoveAsync(string? pgCtl, string directory, string data)
     {
-        handle.ReportPhase("stopping the restored cluster and removing it");
-        if (pgCtl is not null && File.Exists(Path.Combine(data, "postmaster.pid")))
+        if (pgCtl is not null && PostgresClient.IsRunningOn(data))
         {
             foreach (var mode in (string[])["fast", "immediate"])
             {
@@ -308,16 +381,23 @@ public sealed class DrillService(
             }
         }
 
+        if (PostgresClient.IsRunningOn(data))
+        {
+            return $"The drill's server on {data} did not stop (pid in its postmaster.pid). Stop it (pg_ctl -D {data} -m immediate stop), then remove {directory}.";
+        }
+
         try
         {
             if (Directory.Exists(directory))
             {
                 Directory.Delete(directory, recursive: true);
             }
+
+            return null;
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            handle.AddWarning($"Could not remove the drill's directory {directory}: {ex.Message}. Remove it before the next drill.");
+            return $"Could not remove the drill's directory {directory}: {ex.Message}. Remove it before the next drill.";
         }
     }
 
@@ -339,4 +419,15 @@ public sealed class DrillService(
 
     private static string Tail(string log) =>
         File.Exists(log) ? string.Join(" | ", File.ReadLines(log).TakeLast(5)) : "no server log was written";
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = LogEvents.DrillLeftoverRemoving, EventName = nameof(LogEvents.DrillLeftoverRemoving), Level = LogLevel.Warning,
+            Message = "Removing {Directory}, left by a restore drill that did not finish (the agent stopped during it; its server running: {Running})")]
+        public static partial void RemovingLeftover(ILogger logger, string directory, bool running);
+
+        [LoggerMessage(EventId = LogEvents.DrillLeftoverNotRemoved, EventName = nameof(LogEvents.DrillLeftoverNotRemoved), Level = LogLevel.Error,
+            Message = "{Problem}")]
+        public static partial void LeftoverNotRemoved(ILogger logger, string problem);
+    }
 }

@@ -3,7 +3,8 @@ using System.Text.Json.Serialization;
 
 namespace Backrest.Agent.Core.Operations;
 
-/// <summary>One line of the operation history: what ran, who asked, how it ended. No progress, no full results.</summary>
+/// <summary>One line of the operation history: what ran, who asked, how it ended. No progress; of the results only the
+/// backup label and the figures of verifies and drills (small, and what recoverability alerts read).</summary>
 public sealed record OperationRecord(
     string Id,
     OperationKind Kind,
@@ -16,12 +17,22 @@ public sealed record OperationRecord(
     string? BackupLabel,
     IReadOnlyList<string> Warnings)
 {
+    /// <summary>A verify's reports, kept whole: status and metrics show the last verify of each repository after a restart.</summary>
+    public Verify.VerifyOutcome? Verify { get; init; }
+
+    /// <summary>A drill's figures (recovery time, where recovery stopped, the check row), kept for the same reason.</summary>
+    public Drills.DrillOutcome? Drill { get; init; }
+
     public static OperationRecord From(OperationSnapshot s) =>
-        new(s.Id, s.Kind, s.Description, s.Trigger, s.State, s.Started, s.Finished, s.Error, s.BackupLabel ?? s.Result?.BackupLabel, s.Warnings);
+        new(s.Id, s.Kind, s.Description, s.Trigger, s.State, s.Started, s.Finished, s.Error, s.BackupLabel ?? s.Result?.BackupLabel, s.Warnings)
+        {
+            Verify = s.Result as Verify.VerifyOutcome,
+            Drill = s.Result as Drills.DrillOutcome,
+        };
 
     public OperationSnapshot ToSnapshot() =>
         new(Id, Kind, Description, State, Started, Finished, State == OperationState.Succeeded ? 100 : -1,
-            State == OperationState.Succeeded ? "done" : State.ToString().ToLowerInvariant(), Warnings, Error, null)
+            State == OperationState.Succeeded ? "done" : State.ToString().ToLowerInvariant(), Warnings, Error, (OperationResult?)Verify ?? Drill)
         {
             Trigger = Trigger,
             BackupLabel = BackupLabel,

@@ -13,10 +13,25 @@ namespace Backrest.Agent.Core.Verify;
 /// </summary>
 public sealed class VerifyService(PgBackRestClient pgBackRest, OperationRegistry operations, AgentOptions options, TimeProvider time)
 {
-    private readonly ConcurrentDictionary<int, VerifyReport> _last = new();
+    private readonly ConcurrentDictionary<int, VerifyReport> _last = new(LastFromHistory(operations.History));
 
-    /// <summary>The last report of each repository verified since the agent started.</summary>
+    /// <summary>The last report of each repository verified, from the operation history at start-up (it survives restarts).</summary>
     public IReadOnlyDictionary<int, VerifyReport> Last => _last;
+
+    /// <summary>Each repository's newest report among the verifies the history kept.</summary>
+    internal static Dictionary<int, VerifyReport> LastFromHistory(OperationHistory history)
+    {
+        var last = new Dictionary<int, VerifyReport>();
+        foreach (var record in history.List(history.Capacity).Reverse()) // oldest first: a newer report replaces an older one
+        {
+            foreach (var report in record.Verify?.Repositories ?? [])
+            {
+                last[report.Repo] = report;
+            }
+        }
+
+        return last;
+    }
 
     /// <param name="repo">0: every repository.</param>
     public OperationSnapshot Start(int repo, bool queueIfBusy = false, OperationTrigger trigger = OperationTrigger.Manual)

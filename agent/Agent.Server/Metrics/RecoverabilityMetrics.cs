@@ -45,14 +45,14 @@ internal sealed class RecoverabilityMetrics
         _continuityChecked = factory.CreateGauge("pgbackrest_archive_continuity_checked_timestamp_seconds",
             "When the repository's archive was last listed for gaps.", repo);
         _verifyOk = factory.CreateGauge("pgbackrest_verify_last_status",
-            "1 when the repository's last pgBackRest verify found nothing damaged, 0 when it found damage or could not finish; absent before the first since the agent started.", repo);
+            "1 when the repository's last pgBackRest verify found nothing damaged, 0 when it found damage or could not finish; absent before the repository's first verify.", repo);
         _verifyErrors = factory.CreateGauge("pgbackrest_verify_errors",
             "Backup files and WAL segments the repository's last verify found invalid, plus its job errors.", repo);
         _verifyTime = factory.CreateGauge("pgbackrest_verify_last_timestamp_seconds", "When the repository's last verify finished.", repo);
         _drillSuccess = factory.CreateGauge("pgbackrest_drill_last_success_timestamp_seconds",
             "When the repository's last successful restore drill ended (from the operation history, so it survives restarts); absent if none is recorded.", repo);
         _drillOk = factory.CreateGauge("pgbackrest_drill_last_status",
-            "1 when the repository's last restore drill since the agent started succeeded, 0 when it failed.", repo);
+            "1 when the repository's last restore drill succeeded, 0 when it failed.", repo);
         _drillSeconds = factory.CreateGauge("pgbackrest_drill_last_recovery_seconds",
             "The last successful drill's recovery time (RTO) by phase: restore (pgBackRest), replay (PostgreSQL until it opened), total.",
             ["stanza", "repo", "phase"]);
