@@ -186,26 +186,16 @@ public sealed partial class DrillService(
             var (lsn, recoveredTime) = RecoveryLog.EndOfRecovery(File.ReadLines(log));
 
             handle.ReportPhase("comparing with the newest archived WAL");
-            var info = await cache.RefreshRepositoryAsync(plan.Repo, cancellationToken).ConfigureAwait(false);
-            var newest = (await continuity.ScanAsync(plan.Repo, info, cancellationToken).ConfigureAwait(false))?.Newest;
-            string? recoveredWal = null;
-            var shortfall = false;
-            if (lsn is not null && newest is not null)
+            var reach = await ArchiveReach.MeasureAsync(cache, continuity, plan.Repo, lsn, segmentSize, cancellationToken).ConfigureAwait(false);
+            if (reach.Behind)
             {
-                var reached = WalSegment.NumberOf(lsn, segmentSize);
-                var archived = WalSegment.Parse(newest, segmentSize);
-                recoveredWal = new WalSegment(archived.Timeline, reached).Name(segmentSize);
-                shortfall = reached < archived.Number;
-                if (shortfall)
-                {
-                    handle.AddWarning($"Recovery stopped at {lsn} (segment {recoveredWal}), before the newest archived segment {newest}: " +
-                        "a restore to latest loses the WAL after it. See backrestctl check for gaps in the archive.");
-                }
+                handle.AddWarning($"Recovery stopped at {lsn} (segment {reach.Segment}), before the newest archived segment {reach.NewestArchivedWal}: " +
+                    "a restore to latest loses the WAL after it. See backrestctl check for gaps in the archive.");
             }
 
-            var outcome = new DrillOutcome(plan.Repo, plan.Backup.Label, restore, replay, lsn, recoveredWal, recoveredTime, newest, check)
+            var outcome = new DrillOutcome(plan.Repo, plan.Backup.Label, restore, replay, lsn, reach.Segment, recoveredTime, reach.NewestArchivedWal, check)
             {
-                Shortfall = shortfall,
+                Shortfall = reach.Behind,
             };
             Remember(plan.Repo, true, outcome);
             return outcome;

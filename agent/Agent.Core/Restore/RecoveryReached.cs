@@ -27,6 +27,30 @@ public sealed record RecoveryEnd(
 }
 
 /// <summary>
+/// Where an LSN that recovery reached lies against the newest segment the repository has archived now: its segment
+/// (named on the newest segment's timeline, or 1 when nothing is archived) and whether it is behind it. One measure for
+/// a restored cluster that promoted (<see cref="RecoveryReachedWatcher"/>) and for a restore drill.
+/// </summary>
+public sealed record ArchiveReach(string? Segment, string? NewestArchivedWal, bool Behind)
+{
+    /// <param name="lsn">Null when the LSN is unknown: then only the newest archived segment is read.</param>
+    public static async Task<ArchiveReach> MeasureAsync(StatusCache cache, ArchiveContinuityScanner continuity, int repo, string? lsn, long segmentSize,
+        CancellationToken cancellationToken)
+    {
+        var info = await cache.RefreshRepositoryAsync(repo, cancellationToken).ConfigureAwait(false);
+        var newest = (await continuity.ScanAsync(repo, info, cancellationToken).ConfigureAwait(false))?.Newest;
+        if (lsn is null)
+        {
+            return new ArchiveReach(null, newest, false);
+        }
+
+        var reached = WalSegment.NumberOf(lsn, segmentSize);
+        var archived = newest is null ? (WalSegment?)null : WalSegment.Parse(newest, segmentSize);
+        return new ArchiveReach(new WalSegment(archived?.Timeline ?? 1, reached).Name(segmentSize), newest, archived is { } a && reached < a.Number);
+    }
+}
+
+/// <summary>
 /// After a restore, whoever starts the restored cluster (the pod's PostgreSQL, a person with pg_ctl), the agent watches
 /// its data directory until recovery ended and it promoted (PostgreSQL removed recovery.signal), then reads the new
 /// timeline's history file (the highest timeline: older ones fetched from the archive during recovery are lower): its
@@ -97,12 +121,8 @@ public sealed partial class RecoveryReachedWatcher(
     private async Task RecordAsync(string operationId, string dataDirectory, int repo, bool toLatest, string lsn, CancellationToken stopping)
     {
         var segmentSize = await postgres.GetWalSegmentSizeAsync(stopping).ConfigureAwait(false) ?? WalSegment.DefaultSize;
-        var info = await cache.RefreshRepositoryAsync(repo, stopping).ConfigureAwait(false);
-        var newest = (await continuity.ScanAsync(repo, info, stopping).ConfigureAwait(false))?.Newest;
-        var reached = WalSegment.NumberOf(lsn, segmentSize);
-        var archived = newest is null ? (WalSegment?)null : WalSegment.Parse(newest, segmentSize);
-        var end = new RecoveryEnd(operationId, dataDirectory, repo, lsn,
-            new WalSegment(archived?.Timeline ?? 1, reached).Name(segmentSize), newest, toLatest && archived is { } a && reached < a.Number, time.GetUtcNow())
+        var reach = await ArchiveReach.MeasureAsync(cache, continuity, repo, lsn, segmentSize, stopping).ConfigureAwait(false);
+        var end = new RecoveryEnd(operationId, dataDirectory, repo, lsn, reach.Segment!, reach.NewestArchivedWal, toLatest && reach.Behind, time.GetUtcNow())
         {
             ToLatest = toLatest,
         };
