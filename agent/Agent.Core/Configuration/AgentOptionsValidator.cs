@@ -192,6 +192,13 @@ public static partial class AgentOptionsValidator
             errors.Add($"{key}:BackupFrom '{cluster.BackupFrom}' is unknown (use primary, or standby on the one agent that backs up from its standby).");
         }
 
+        // pgBackRest's own backup lock is a file local to each pod: across pods only the lease keeps backups apart.
+        if (!cluster.BackupLease && cluster.Instances > 1)
+        {
+            errors.Add($"{key}:BackupLease is false but {key}:Instances is {cluster.Instances}: without the lease two agents (a failover caught " +
+                "half-way, two schedules) can write one repository at once. Remove the setting (it is on by default), or run one instance.");
+        }
+
         if (cluster.LeaseSeconds is < 10 or > 3600)
         {
             errors.Add($"{key}:LeaseSeconds must be between 10 and 3600 (got {cluster.LeaseSeconds}).");

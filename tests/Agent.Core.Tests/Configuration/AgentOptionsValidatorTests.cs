@@ -142,6 +142,19 @@ public class AgentOptionsValidatorTests
     }
 
     [Fact]
+    public void Validate_BackupLeaseOff_OnlyForOneInstance()
+    {
+        var options = Valid();
+        options.Cluster.BackupLease = false;
+        Assert.Empty(AgentOptionsValidator.Validate(options, V245));
+
+        options.Cluster.Instances = 2;
+        options.Repositories[0].Shared = true;
+        var error = Assert.Single(AgentOptionsValidator.Validate(options, V245));
+        Assert.StartsWith("Agent:Cluster:BackupLease is false but Agent:Cluster:Instances is 2", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Validate_ClusterSettings_EachBadKeyNamed()
     {
         var options = Valid();
