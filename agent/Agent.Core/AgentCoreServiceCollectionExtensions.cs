@@ -31,6 +31,8 @@ public static class AgentCoreServiceCollectionExtensions
         services.TryAddSingleton<ArchiveContinuityScanner>();
         services.TryAddSingleton<StatusCache>();
         services.TryAddSingleton<WalVolumeForecast>();
+        services.TryAddSingleton<WalArchiveSampler>();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, WalArchiveSampler>(sp => sp.GetRequiredService<WalArchiveSampler>()));
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, StatusRefreshLoop>());
         services.TryAddSingleton<PostgresClient>();
         services.TryAddSingleton<OperationDecisions>();

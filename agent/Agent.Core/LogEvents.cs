@@ -74,4 +74,7 @@ public static class LogEvents
     // Restore drills' clean-up after an agent that stopped during one (Drills/).
     public const int DrillLeftoverRemoving = 1500;
     public const int DrillLeftoverNotRemoved = 1501;
+
+    // Metrics: background samples a scrape reads (Archive/WalArchiveSampler).
+    public const int WalArchiveSampleFailed = 1300;
 }

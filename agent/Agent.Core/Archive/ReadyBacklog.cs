@@ -4,6 +4,12 @@ namespace Backrest.Agent.Core.Archive;
 public sealed record ReadyBacklog(int Count, long Bytes, TimeSpan OldestAge)
 {
     /// <summary>
+    /// <c>.done</c> files: segments archived but not yet recycled by a checkpoint. Many of them mean pg_wal holds WAL
+    /// only for a checkpoint to remove (CNPG reports the same count).
+    /// </summary>
+    public int DoneFiles { get; init; }
+
+    /// <summary>
     /// The oldest <c>.ready</c> file's age is the archiving delay: when it grows, WAL is piling up in
     /// pg_wal (disk fills) and the recovery point falls behind, even if pg_stat_archiver says nothing.
     /// </summary>
@@ -16,12 +22,24 @@ public sealed record ReadyBacklog(int Count, long Bytes, TimeSpan OldestAge)
         }
 
         var count = 0;
+        var done = 0;
         long bytes = 0;
         var oldest = now;
         try
         {
-            foreach (var ready in status.EnumerateFiles("*.ready"))
+            foreach (var ready in status.EnumerateFiles())
             {
+                if (ready.Name.EndsWith(".done", StringComparison.Ordinal))
+                {
+                    done++;
+                    continue;
+                }
+
+                if (!ready.Name.EndsWith(".ready", StringComparison.Ordinal))
+                {
+                    continue;
+                }
+
                 count++;
                 var wal = new FileInfo(Path.Combine(dataDirectory, "pg_wal", Path.GetFileNameWithoutExtension(ready.Name)));
                 bytes += wal.Exists ? wal.Length : 0;
@@ -36,6 +54,6 @@ public sealed record ReadyBacklog(int Count, long Bytes, TimeSpan OldestAge)
             // Files come and go while PostgreSQL archives; a partial count is still useful.
         }
 
-        return new ReadyBacklog(count, bytes, count == 0 ? TimeSpan.Zero : now - oldest);
+        return new ReadyBacklog(count, bytes, count == 0 ? TimeSpan.Zero : now - oldest) { DoneFiles = done };
     }
 }

@@ -7,11 +7,11 @@ public sealed record WalVolumeOutlook(long? FreeBytes, double? HoursUntilFull);
 
 /// <summary>
 /// When a repository blocks archiving, PostgreSQL keeps every segment for all of them and pg_wal grows until the volume
-/// is full, which stops PostgreSQL. The status loop samples the ready backlog each interval; the growth over the last
+/// is full, which stops PostgreSQL. <see cref="WalArchiveSampler"/> adds each backlog it samples; the growth over the last
 /// <see cref="Window"/> divided into the free bytes is the time left. Unknown (absent) until two samples span a minute,
 /// and while the backlog is not growing.
 /// </summary>
-public sealed class WalVolumeForecast(AgentOptions options, TimeProvider time)
+public sealed class WalVolumeForecast(AgentOptions options)
 {
     public static readonly TimeSpan Window = TimeSpan.FromMinutes(15);
     private static readonly TimeSpan MinimumSpan = TimeSpan.FromMinutes(1);
@@ -19,10 +19,8 @@ public sealed class WalVolumeForecast(AgentOptions options, TimeProvider time)
     private readonly Lock _gate = new();
     private readonly Queue<(DateTimeOffset At, long Bytes)> _samples = new();
 
-    public void Sample()
+    public void Sample(DateTimeOffset now, ReadyBacklog backlog)
     {
-        var now = time.GetUtcNow();
-        var backlog = ReadyBacklog.Read(options.Postgres.DataDirectory, now);
         lock (_gate)
         {
             _samples.Enqueue((now, backlog.Bytes));

@@ -168,6 +168,12 @@ public sealed class StatusOptions
     /// new oldest or newest backup, a status refresh and a check list it at once.
     /// </summary>
     public int ContinuityIntervalSeconds { get; set; } = 300;
+
+    /// <summary>
+    /// How often the WAL backlog (pg_wal/archive_status), pg_stat_archiver, the async archiver's error files and the pg_wal
+    /// volume are sampled for metrics and the volume forecast: a scrape reads the last sample and never waits for them.
+    /// </summary>
+    public int SampleIntervalSeconds { get; set; } = 5;
 }
 
 public sealed class PostgresOptions

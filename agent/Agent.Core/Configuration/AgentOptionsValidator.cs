@@ -171,6 +171,7 @@ public static partial class AgentOptionsValidator
         RequirePositive(errors, $"{status}:IntervalSeconds", options.Status.IntervalSeconds);
         RequirePositive(errors, $"{status}:ProbeTimeoutSeconds", options.Status.ProbeTimeoutSeconds);
         RequirePositive(errors, $"{status}:InfoTimeoutSeconds", options.Status.InfoTimeoutSeconds);
+        RequirePositive(errors, $"{status}:SampleIntervalSeconds", options.Status.SampleIntervalSeconds);
     }
 
     /// <summary>

@@ -47,6 +47,9 @@ public sealed record BackupInfo(
     public long? RepositorySizeMap { get; init; }
 
     public long? RepositoryDeltaMap { get; init; }
+
+    /// <summary>How many annotations (key/value) the backup carries (pgBackRest 2.41+ lists them); null when none is listed.</summary>
+    public int? Annotations { get; init; }
 }
 
 /// <summary>Parses <c>pgbackrest info --output=json</c>; fields newer than 2.45 are read when present, never required.</summary>
@@ -131,6 +134,9 @@ public static class InfoParser
         {
             RepositorySizeMap = Int64OrNull(repository, "size-map"),
             RepositoryDeltaMap = Int64OrNull(repository, "delta-map"),
+            Annotations = b.TryGetProperty("annotation", out var annotation) && annotation.ValueKind == JsonValueKind.Object
+                ? annotation.EnumerateObject().Count()
+                : null,
         };
     }
 

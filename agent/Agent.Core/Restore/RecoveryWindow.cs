@@ -23,6 +23,9 @@ public sealed record RecoveryWindow(
     /// <summary>Segments missing between the window's start and the newest archived one; null until the archive was listed.</summary>
     public long? MissingSegments { get; init; }
 
+    /// <summary>The newest segment the archive holds, gap or not (<see cref="LatestWal"/> stops before a gap).</summary>
+    public string? NewestArchivedWal { get; init; }
+
     public static RecoveryWindow For(StanzaInfo info, int repo, string? lastArchivedWal, DateTimeOffset? lastArchivedTime)
     {
         // The current database is the newest generation: after a stanza-upgrade, backups of the older one hold another
@@ -65,6 +68,7 @@ public sealed record RecoveryWindow(
             };
         }
 
+        window = window with { NewestArchivedWal = window.LatestWal };
         if (continuity is { Gaps: [var gap, ..] } && window.EarliestTime is not null)
         {
             return window with

@@ -4,9 +4,8 @@ using Microsoft.Extensions.Hosting;
 namespace Backrest.Agent.Core.Status;
 
 /// <summary>Refreshes the status cache every Agent:Status:IntervalSeconds, from start-up on. A refresh never waits for
-/// the previous one: a repository still being read or probed is skipped until it finishes. It also samples the WAL
-/// backlog for the pg_wal volume forecast.</summary>
-public sealed class StatusRefreshLoop(StatusCache cache, Archive.WalVolumeForecast walVolume, AgentOptions options, TimeProvider time) : BackgroundService
+/// the previous one: a repository still being read or probed is skipped until it finishes.</summary>
+public sealed class StatusRefreshLoop(StatusCache cache, AgentOptions options, TimeProvider time) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -14,7 +13,6 @@ public sealed class StatusRefreshLoop(StatusCache cache, Archive.WalVolumeForeca
         do
         {
             cache.StartRefresh(stoppingToken);
-            walVolume.Sample();
         }
         while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false));
     }

@@ -1,8 +1,9 @@
 using Backrest.Agent.Core;
 using Backrest.Agent.Core.Archive;
 using Backrest.Agent.Core.Configuration;
+using Backrest.Agent.Core.Continuity;
 using Backrest.Agent.Core.Operations;
-using Backrest.Agent.Core.Postgres;
+using Backrest.Agent.Core.PgBackRest;
 using Backrest.Agent.Core.Repositories;
 using Backrest.Agent.Core.Restore;
 using Backrest.Agent.Core.Status;
@@ -12,16 +13,17 @@ namespace Backrest.Agent.Server.Metrics;
 
 /// <summary>
 /// The agent's Prometheus metrics, in a registry of its own (no static state). Counters are fed as
-/// events happen; gauges are read at scrape time from the agent's memory, the archive_status directory
-/// and pg_stat_archiver — cheap reads; repository facts (reachability, recovery window) come from the status cache, so a
-/// scrape never starts pgBackRest and a dead repository never slows it. An unknown value is an absent series, never 0.
+/// events happen; gauges are set at scrape time from values already in memory: the archive counters, the last
+/// <see cref="WalArchiveSample"/> (archive_status directory, pg_stat_archiver, pg_wal volume: sampled in the background
+/// every Agent:Status:SampleIntervalSeconds) and the status cache (reachability, recovery window). A scrape does no I/O,
+/// never starts pgBackRest, and a dead repository never slows it. An unknown value is an absent series, never 0.
 /// Labels are only stanza and repo: no backup labels or WAL names, so the series count stays fixed.
 /// </summary>
 internal sealed class AgentMetrics
 {
     private readonly AgentOptions _options;
     private readonly ArchiveService _archive;
-    private readonly PostgresClient _postgres;
+    private readonly WalArchiveSampler _sampler;
     private readonly StatusCache _cache;
     private readonly OperationRegistry _operations;
     private readonly TimeProvider _time;
@@ -31,7 +33,10 @@ internal sealed class AgentMetrics
     private readonly Counter _pushBytes;
     private readonly Counter _dropped;
     private readonly Gauge _lastArchived;
+    private readonly Gauge _sampledAt;
     private readonly Gauge _readyFiles;
+    private readonly Gauge _doneFiles;
+    private readonly Gauge _asyncErrors;
     private readonly Gauge _readyBytes;
     private readonly Gauge _oldestReady;
     private readonly Gauge _pgArchived;
@@ -52,16 +57,16 @@ internal sealed class AgentMetrics
     private readonly Gauge _blocking;
     private readonly Gauge _walFree;
     private readonly Gauge _walFull;
-    private readonly WalVolumeForecast _walVolume;
+    private readonly Gauge _archiveMaxLsn;
+    private readonly Gauge _databaseCreated;
 
-    public AgentMetrics(AgentOptions options, ArchiveService archive, PostgresClient postgres, StatusCache cache, WalVolumeForecast walVolume,
+    public AgentMetrics(AgentOptions options, ArchiveService archive, WalArchiveSampler sampler, StatusCache cache,
         OperationRegistry operations, TimeProvider time)
     {
         _options = options;
         _archive = archive;
-        _postgres = postgres;
+        _sampler = sampler;
         _cache = cache;
-        _walVolume = walVolume;
         _operations = operations;
         _time = time;
         Registry = Prometheus.Metrics.NewCustomRegistry();
@@ -82,6 +87,12 @@ internal sealed class AgentMetrics
         _dropped = factory.CreateCounter("pgbackrest_archive_push_dropped_segments_total",
             "WAL segments pgBackRest dropped because archive-push-queue-max was exceeded: point-in-time recovery is broken until the next backup.", stanza);
         _lastArchived = factory.CreateGauge("pgbackrest_archive_last_success_timestamp_seconds", "When the agent last archived a WAL file.", stanza);
+        _sampledAt = factory.CreateGauge("pgbackrest_wal_archive_sampled_timestamp_seconds",
+            "When the backlog, pg_stat_archiver, async error and pg_wal volume figures were sampled (every Agent:Status:SampleIntervalSeconds).", stanza);
+        _doneFiles = factory.CreateGauge("pgbackrest_wal_archive_done_files",
+            "WAL files archived but not yet recycled by a checkpoint (.done in pg_wal/archive_status).", stanza);
+        _asyncErrors = factory.CreateGauge("pgbackrest_archive_async_error_files",
+            "Error files pgBackRest's async archive-push left in its spool (<spool>/archive/<stanza>/out/*.error); absent when async archiving is off.", stanza);
         _readyFiles = factory.CreateGauge("pgbackrest_wal_archive_ready_files", "WAL files waiting to be archived (.ready in pg_wal/archive_status).", stanza);
         _readyBytes = factory.CreateGauge("pgbackrest_wal_archive_ready_bytes", "Bytes of WAL waiting to be archived.", stanza);
         _oldestReady = factory.CreateGauge("pgbackrest_wal_archive_oldest_ready_age_seconds", "Age of the oldest WAL file waiting to be archived: the archiving delay.", stanza);
@@ -114,7 +125,14 @@ internal sealed class AgentMetrics
         _walFull = factory.CreateGauge("pgbackrest_wal_volume_full_in_seconds",
             "Time until the pg_wal volume is full at the archive backlog's growth over the last 15 minutes; absent while it is not growing.", stanza);
 
-        Registry.AddBeforeCollectCallback(CollectAsync);
+        _archiveMaxLsn = factory.CreateGauge("pgbackrest_archive_max_segment_lsn_bytes",
+            "Where the newest WAL segment in the repository's archive (current database) starts, as a byte position like " +
+            "pg_current_wal_lsn() - pg_lsn '0/0'; absent until known.", repo);
+        _databaseCreated = factory.CreateGauge("pgbackrest_stanza_database_created_timestamp_seconds",
+            "When the repository's current database was created (initdb, read from its system identifier): a cluster younger " +
+            "than its retention cannot have that recovery window yet.", repo);
+
+        Registry.AddBeforeCollectCallback(Collect);
     }
 
     public CollectorRegistry Registry { get; }
@@ -123,7 +141,7 @@ internal sealed class AgentMetrics
     public void ObservePush(TimeSpan elapsed, bool succeeded) =>
         _pushDuration.WithLabels(_options.Stanza, succeeded ? "ok" : "error").Observe(elapsed.TotalSeconds);
 
-    private async Task CollectAsync(CancellationToken cancellationToken)
+    private void Collect()
     {
         var stanza = _options.Stanza;
         var stats = _archive.GetStats();
@@ -138,12 +156,17 @@ internal sealed class AgentMetrics
         _dropped.WithLabels(stanza).IncTo(stats.DroppedSegments);
         SetTimestamp(_lastArchived.WithLabels(stanza), stats.LastArchivedTime);
 
-        var ready = ReadyBacklog.Read(_options.Postgres.DataDirectory, _time.GetUtcNow());
-        _readyFiles.WithLabels(stanza).Set(ready.Count);
-        _readyBytes.WithLabels(stanza).Set(ready.Bytes);
-        _oldestReady.WithLabels(stanza).Set(ready.OldestAge.TotalSeconds);
+        var sample = _sampler.Last;
+        var ready = sample?.Ready;
+        SetOrRemove(_sampledAt, Seconds(sample?.SampledAt), stanza);
+        SetOrRemove(_readyFiles, ready?.Count, stanza);
+        SetOrRemove(_readyBytes, ready?.Bytes, stanza);
+        SetOrRemove(_doneFiles, ready?.DoneFiles, stanza);
+        // The backlog's age grows between samples as it would have been seen at scrape time.
+        SetOrRemove(_oldestReady, ready is null ? null : ready.Count == 0 ? 0 : (ready.OldestAge + (_time.GetUtcNow() - sample!.SampledAt)).TotalSeconds, stanza);
+        SetOrRemove(_asyncErrors, sample?.AsyncErrorFiles, stanza);
 
-        var archiver = await _postgres.GetArchiverStatsAsync(cancellationToken);
+        var archiver = sample?.Archiver;
         if (archiver is not null)
         {
             _pgArchived.WithLabels(stanza).Set(archiver.ArchivedCount);
@@ -163,11 +186,12 @@ internal sealed class AgentMetrics
             _running.WithLabels(stanza, kind.ToString().ToLowerInvariant()).Set(running?.Kind == kind ? 1 : 0);
         }
 
-        CollectRepositories(stanza, stats, archiver);
+        CollectRepositories(stanza, stats, sample);
     }
 
-    private void CollectRepositories(string stanza, ArchiveStats stats, ArchiverStats? archiver)
+    private void CollectRepositories(string stanza, ArchiveStats stats, WalArchiveSample? sample)
     {
+        var archiver = sample?.Archiver;
         var now = _time.GetUtcNow();
         var snapshot = _cache.Snapshot();
         foreach (var r in snapshot.Repositories)
@@ -177,6 +201,8 @@ internal sealed class AgentMetrics
             var window = RecoveryWindow.Current(r.Read.Info, r.Repo, stats, archiver, r.Continuity);
             SetOrRemove(_windowEarliest, Seconds(window.EarliestTime), stanza, key);
             SetOrRemove(_windowLatest, Seconds(window.LatestTime), stanza, key);
+            SetOrRemove(_archiveMaxLsn, LsnBytes(window.NewestArchivedWal, sample?.WalSegmentSize), stanza, key);
+            SetOrRemove(_databaseCreated, CreatedAt(r.Read.Info, r.Repo), stanza, key);
             SetOrRemove(_infoTime, Seconds(r.Read.ReadAt), stanza, key);
             var probe = r.Probe;
             SetOrRemove(_repoUp, probe is null ? null : probe.Reachable ? 1 : 0, stanza, key);
@@ -196,10 +222,21 @@ internal sealed class AgentMetrics
             _blocking.WithLabels(stanza, r.Repo.ToString()).Set(blocking.Contains(r.Repo) ? 1 : 0);
         }
 
-        var outlook = _walVolume.Current();
-        SetOrRemove(_walFree, outlook.FreeBytes, stanza);
-        SetOrRemove(_walFull, outlook.HoursUntilFull * 3600, stanza);
+        var outlook = sample?.WalVolume;
+        SetOrRemove(_walFree, outlook?.FreeBytes, stanza);
+        SetOrRemove(_walFull, outlook?.HoursUntilFull * 3600, stanza);
     }
+
+    /// <summary>A segment name's start as a byte position: the log id is the high 32 bits, the segment within it the rest.</summary>
+    private static double? LsnBytes(string? wal, long? segmentSize) =>
+        wal is not null && segmentSize is { } size && WalSegment.TryParse(wal, size, out var segment) ? (double)(segment.Number * (ulong)size) : null;
+
+    /// <summary>
+    /// PostgreSQL's system identifier is initdb's time: seconds in the high 32 bits (then microseconds and the pid), so the
+    /// current database's identifier says how old the cluster is, whatever the repository still holds.
+    /// </summary>
+    private static double? CreatedAt(StanzaInfo? info, int repo) =>
+        info?.Databases.Where(d => d.RepoKey == repo).MaxBy(d => d.Id) is { } current ? current.SystemId >> 32 : null;
 
     private static double? Seconds(DateTimeOffset? value) => value?.ToUnixTimeMilliseconds() / 1000.0;
 

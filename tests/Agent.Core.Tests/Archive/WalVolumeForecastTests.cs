@@ -27,15 +27,15 @@ public sealed class WalVolumeForecastTests : IDisposable
     [Fact]
     public void Current_BacklogGrowing_HoursUntilFullFromGrowthAndFreeBytes()
     {
-        var forecast = new WalVolumeForecast(new AgentOptions { Postgres = new PostgresOptions { DataDirectory = _dir.FullName } }, _time);
+        var forecast = new WalVolumeForecast(new AgentOptions { Postgres = new PostgresOptions { DataDirectory = _dir.FullName } });
         AddReady("000000010000000000000001");
-        forecast.Sample();
+        forecast.Sample(_time.GetUtcNow(), ReadyBacklog.Read(_dir.FullName, _time.GetUtcNow()));
         Assert.Null(forecast.Current().HoursUntilFull); // one sample: unknown, not 0
 
         _time.Advance(TimeSpan.FromMinutes(5));
         AddReady("000000010000000000000002");
         AddReady("000000010000000000000003");
-        forecast.Sample();
+        forecast.Sample(_time.GetUtcNow(), ReadyBacklog.Read(_dir.FullName, _time.GetUtcNow()));
 
         var outlook = forecast.Current();
         var growthPerHour = 2.0 * Segment * 12;
@@ -46,13 +46,27 @@ public sealed class WalVolumeForecastTests : IDisposable
     [Fact]
     public void Current_BacklogShrinking_NoForecast()
     {
-        var forecast = new WalVolumeForecast(new AgentOptions { Postgres = new PostgresOptions { DataDirectory = _dir.FullName } }, _time);
+        var forecast = new WalVolumeForecast(new AgentOptions { Postgres = new PostgresOptions { DataDirectory = _dir.FullName } });
         AddReady("000000010000000000000001");
-        forecast.Sample();
+        forecast.Sample(_time.GetUtcNow(), ReadyBacklog.Read(_dir.FullName, _time.GetUtcNow()));
         _time.Advance(TimeSpan.FromMinutes(5));
         File.Delete(Path.Combine(_dir.FullName, "pg_wal", "archive_status", "000000010000000000000001.ready"));
-        forecast.Sample();
+        forecast.Sample(_time.GetUtcNow(), ReadyBacklog.Read(_dir.FullName, _time.GetUtcNow()));
         Assert.Null(forecast.Current().HoursUntilFull);
+    }
+
+    [Fact]
+    public void ReadyBacklog_ReadyAndDoneFiles_CountedApart()
+    {
+        AddReady("000000010000000000000001");
+        AddReady("000000010000000000000002");
+        var status = Path.Combine(_dir.FullName, "pg_wal", "archive_status");
+        File.WriteAllText(Path.Combine(status, "000000010000000000000000.done"), "");
+        File.WriteAllText(Path.Combine(status, "000000010000000000000002.partial.tmp"), "");
+
+        var backlog = ReadyBacklog.Read(_dir.FullName, _time.GetUtcNow());
+
+        Assert.Equal((2, 2 * Segment, 1), (backlog.Count, backlog.Bytes, backlog.DoneFiles));
     }
 
     [Fact]

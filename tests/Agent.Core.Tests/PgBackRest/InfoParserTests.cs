@@ -30,6 +30,8 @@ public class InfoParserTests
         Assert.Equal((104216284L, 8584869L), (incr.DatabaseSize, incr.RepositorySize!.Value));
         Assert.Null(stanza.Backups[0].Prior);
         Assert.False(stanza.Backups[0].Error);
+        // None listed: the caller decides whether that means none (2.41+) or unknown.
+        Assert.Null(stanza.Backups[0].Annotations);
     }
 
     [Fact]
@@ -56,6 +58,7 @@ public class InfoParserTests
         Assert.Equal(3, stanza.Backups[0].RepositoryDelta);
         Assert.Equal((1L, 1L), (stanza.Backups[0].RepositorySizeMap, stanza.Backups[0].RepositoryDeltaMap));
         Assert.Null(stanza.Backups[0].Error);
+        Assert.Equal(1, stanza.Backups[0].Annotations);
     }
 
     [Fact]
