@@ -94,7 +94,7 @@ public sealed class ClusterManifestTests
         var host = settings["Agent__Cluster__Primary__Host"];
         var service = Assert.Single(m.All<V1Service>(), s => s.Metadata.Name == host.Split('.')[0]);
         var port = Assert.Single(service.Spec.Ports, p => p.Port == int.Parse(settings["Agent__Cluster__Primary__Port"]));
-        Assert.Equal("pgbackrest-tls", port.TargetPort.Value);
+        Assert.Equal(serverPort.ToString(), port.TargetPort.Value);
         Assert.Equal($"{m.Single<V1StatefulSet>().Metadata.Name}-0", service.Spec.Selector["statefulset.kubernetes.io/pod-name"]);
         Assert.All(service.Spec.Selector.Where(s => s.Key != "statefulset.kubernetes.io/pod-name"), s => Assert.Equal(s.Value, podLabels[s.Key]));
     }

@@ -201,6 +201,31 @@ public sealed partial class ManifestTests
         Assert.False(m.Pod.AutomountServiceAccountToken);
     }
 
+    [Theory]
+    [MemberData(nameof(Kustomizations))]
+    public void Services_ReachTheSidecarsPortsByNumber(string dir)
+    {
+        var m = RenderedManifests.Render(dir);
+        var agentPorts = m.Agent.Ports.ToList();
+        var targeted = 0;
+        foreach (var service in m.All<V1Service>().Where(s => s.Spec.Selector?.All(l => m.Single<V1StatefulSet>().Spec.Template.Metadata.Labels.TryGetValue(l.Key, out var v) && v == l.Value) == true))
+        {
+            foreach (var port in service.Spec.Ports)
+            {
+                // Before Kubernetes 1.32 a Service finds named ports in regular containers only (kubernetes#127958): a name
+                // of the native sidecar's would leave the endpoints without a port.
+                Assert.False(agentPorts.Any(p => p.Name == port.TargetPort.Value),
+                    $"Service {service.Metadata.Name} targets the agent's port by name ({port.TargetPort.Value}): use its number");
+                if (agentPorts.Any(p => p.ContainerPort.ToString() == port.TargetPort.Value))
+                {
+                    targeted++;
+                }
+            }
+        }
+
+        Assert.True(targeted >= 2, "no Service reaches the agent's gRPC and metrics ports");
+    }
+
     private static string? EnvValue(V1Container container, string name) => container.Env?.FirstOrDefault(e => e.Name == name)?.Value;
 
     /// <summary>PostgreSQL's `-c name=value` arguments.</summary>
