@@ -82,18 +82,39 @@ public sealed class S3Repository : RepositoryKind
     }
 
     public override ILeaseObject OpenLeaseObject(RepositoryOptions repo, string at, string name, TimeSpan timeout) =>
-        new S3LeaseObject(Client(repo, at, timeout), repo.S3!.Bucket, Prefix(repo.Path) + name);
+        new S3LeaseObject(Client(repo, at, timeout), repo.S3!.Bucket, Prefix(repo.Path) + name, repo.S3.KmsKeyId);
+
+    /// <summary>
+    /// A lease write: a plain body (S3-compatible stores and s3rver mishandle aws-chunked uploads with checksum trailers),
+    /// and, with Agent:Repositories:N:S3:KmsKeyId, SSE-KMS with that key as pgBackRest writes every object of the
+    /// repository (repo-s3-kms-key-id): a bucket policy that requires it would refuse a plain put, and every backup with it.
+    /// </summary>
+    internal static PutObjectRequest LeasePut(string bucket, string key, string? kmsKeyId, byte[] content)
+    {
+        var request = new PutObjectRequest { BucketName = bucket, Key = key, InputStream = new MemoryStream(content), UseChunkEncoding = false };
+        if (kmsKeyId is not null)
+        {
+            request.ServerSideEncryptionMethod = ServerSideEncryptionMethod.AWSKMS;
+            request.ServerSideEncryptionKeyManagementServiceKeyId = kmsKeyId;
+        }
+
+        return request;
+    }
 
     /// <summary>
     /// PutObject with If-None-Match: * (412 when present) and If-Match: ETag, which AWS S3 enforces since 2024. Several
     /// S3-compatible stores and s3rver accept and ignore them, so the lease also reads back (EnforcesConditions false).
     /// </summary>
-    private sealed class S3LeaseObject(AmazonS3Client client, string bucket, string key) : ILeaseObject
+    private sealed class S3LeaseObject(AmazonS3Client client, string bucket, string key, string? kmsKeyId) : ILeaseObject
     {
         public bool EnforcesConditions => false;
 
-        public async Task<bool> TryCreateAsync(byte[] content, CancellationToken cancellationToken) =>
-            await PutAsync(content, new PutObjectRequest { IfNoneMatch = "*" }, cancellationToken).ConfigureAwait(false);
+        public async Task<bool> TryCreateAsync(byte[] content, CancellationToken cancellationToken)
+        {
+            var request = LeasePut(bucket, key, kmsKeyId, content);
+            request.IfNoneMatch = "*";
+            return await PutAsync(request, cancellationToken).ConfigureAwait(false);
+        }
 
         public async Task<LeaseObjectVersion?> ReadAsync(CancellationToken cancellationToken)
         {
@@ -110,8 +131,12 @@ public sealed class S3Repository : RepositoryKind
             }
         }
 
-        public async Task<bool> TryReplaceAsync(byte[] content, string version, CancellationToken cancellationToken) =>
-            await PutAsync(content, new PutObjectRequest { IfMatch = version }, cancellationToken).ConfigureAwait(false);
+        public async Task<bool> TryReplaceAsync(byte[] content, string version, CancellationToken cancellationToken)
+        {
+            var request = LeasePut(bucket, key, kmsKeyId, content);
+            request.IfMatch = version;
+            return await PutAsync(request, cancellationToken).ConfigureAwait(false);
+        }
 
         public async Task DeleteAsync(string version, CancellationToken cancellationToken)
         {
@@ -125,13 +150,8 @@ public sealed class S3Repository : RepositoryKind
             }
         }
 
-        private async Task<bool> PutAsync(byte[] content, PutObjectRequest request, CancellationToken cancellationToken)
+        private async Task<bool> PutAsync(PutObjectRequest request, CancellationToken cancellationToken)
         {
-            request.BucketName = bucket;
-            request.Key = key;
-            request.InputStream = new MemoryStream(content);
-            // A plain body: S3-compatible stores (and s3rver) mishandle aws-chunked uploads with checksum trailers.
-            request.UseChunkEncoding = false;
             try
             {
                 await client.PutObjectAsync(request, cancellationToken).ConfigureAwait(false);

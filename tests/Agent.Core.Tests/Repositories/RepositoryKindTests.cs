@@ -57,6 +57,20 @@ public sealed class RepositoryKindTests : IDisposable
         Assert.Equal("y", global["repo2-storage-verify-tls"]);
     }
 
+    [Theory]
+    [InlineData("arn:aws:kms:eu-west-1:1:key/1")]
+    [InlineData(null)]
+    public void LeasePut_S3_EncryptedWithTheRepositorysKmsKeyAsPgBackRestWrites(string? kmsKeyId)
+    {
+        // The headers the SDK sends for the lease write: a bucket policy that requires SSE-KMS (pgBackRest sends it for
+        // every object with repo-s3-kms-key-id) would refuse the lease, and with it every backup.
+        var request = S3Repository.LeasePut("b", "pg/backrest-agent/main/backup.lease", kmsKeyId, "{}"u8.ToArray());
+        var headers = Amazon.S3.Model.Internal.MarshallTransformations.PutObjectRequestMarshaller.Instance.Marshall(request).Headers;
+
+        Assert.Equal(kmsKeyId is null ? null : "aws:kms", headers.TryGetValue("x-amz-server-side-encryption", out var sse) ? sse : null);
+        Assert.Equal(kmsKeyId, headers.TryGetValue("x-amz-server-side-encryption-aws-kms-key-id", out var key) ? key : null);
+    }
+
     [Fact]
     public void ConfLines_S3AutoCredentials_NoKeyLines()
     {
