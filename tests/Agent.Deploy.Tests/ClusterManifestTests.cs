@@ -73,13 +73,13 @@ public sealed class ClusterManifestTests
         Assert.Contains(m.Agent.Ports, p => p.Name == "pgbackrest-tls" && p.ContainerPort == serverPort);
 
         // Certificates and keys of both ends come from a mounted Secret whose mode pgBackRest accepts for a key file
-        // owned by root (0640 or less: no group write, nothing for others).
+        // owned by root (0640 or less: group read at most, nothing for others; pgBackRest follows the Secret's symlinks).
         foreach (var key in new[] { "TlsServer__CertificateFile", "TlsServer__KeyFile", "TlsServer__CaFile", "Primary__CertificateFile", "Primary__KeyFile", "Primary__CaFile" })
         {
             var path = settings["Agent__Cluster__" + key];
             var secret = m.VolumeAt(m.Agent, path)?.Secret;
             Assert.True(secret is not null, $"Agent__Cluster__{key}={path} is not in a mounted Secret");
-            Assert.True(((secret.DefaultMode ?? 420) & 0b000_010_111) == 0, $"{secret.SecretName}: mode {Convert.ToString(secret.DefaultMode ?? 420, 8)} is refused for a key file");
+            Assert.True(((secret.DefaultMode ?? 420) & 0b000_011_111) == 0, $"{secret.SecretName}: mode {Convert.ToString(secret.DefaultMode ?? 420, 8)} is refused for a key file");
         }
 
         // Only the cluster's own pods reach the TLS server.
