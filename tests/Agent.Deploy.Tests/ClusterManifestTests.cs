@@ -65,6 +65,16 @@ public sealed class ClusterManifestTests
     }
 
     [Fact]
+    public void Disruptions_TakeOneInstanceAtATime()
+    {
+        var m = RenderedManifests.Render(Overlay);
+        var podLabels = m.Single<V1StatefulSet>().Spec.Template.Metadata.Labels;
+        var budget = m.Single<V1PodDisruptionBudget>();
+        Assert.All(budget.Spec.Selector.MatchLabels, l => Assert.Equal(l.Value, podLabels[l.Key]));
+        Assert.Equal("1", budget.Spec.MaxUnavailable?.Value);
+    }
+
+    [Fact]
     public void TlsServer_PortOpenToTheClusterOnly_FilesFromASecret_PrimaryReachedThroughItsService()
     {
         var m = RenderedManifests.Render(Overlay);
