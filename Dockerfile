@@ -14,8 +14,8 @@ RUN dotnet restore agent/Agent.Server -r linux-x64 && dotnet restore agent/Agent
  && dotnet restore agent/Agent.ArchiveClient -r linux-x64
 COPY protos/ protos/
 COPY agent/ agent/
-# The agent is self-contained, so the runtime stage is plain Debian 12 with no .NET install.
-RUN dotnet publish agent/Agent.Server -c Release -r linux-x64 --self-contained -o /out/agent --no-restore \
+# All three are NativeAOT (PublishAot in their projects), so the runtime stage is plain Debian 12 with no .NET install.
+RUN dotnet publish agent/Agent.Server -c Release -r linux-x64 -o /out/agent --no-restore \
  && dotnet publish agent/Agent.Cli -c Release -r linux-x64 -o /out/cli \
  && dotnet publish agent/Agent.ArchiveClient -c Release -r linux-x64 -o /out/archive-client
 

@@ -2,7 +2,7 @@
 # Builds and runs every test on a Debian 12 machine, as root, with the .NET SDK installed.
 # Installs what is missing (PostgreSQL 15, pgBackRest, the NativeAOT toolchain), lets the postgres OS user
 # read the checkout (the integration tests run the built agent as postgres), publishes the NativeAOT
-# archive client and backrestctl, then runs `dotnet test`. Extra arguments go to dotnet test, e.g.:
+# agent, archive client and backrestctl, then runs `dotnet test`. Extra arguments go to dotnet test, e.g.:
 #   tests/run.sh --filter FullyQualifiedName~HarnessTests
 # KEEP_TEST_DIRS=1 keeps each test's /tmp/bra-* directory.
 set -euo pipefail
@@ -101,7 +101,8 @@ export BACKREST_EMULATORS_CACHE="${BACKREST_EMULATORS_CACHE:-/var/cache/backrest
 # The alerts we ship, checked and unit-tested by promtool (every alert firing and not firing).
 tests/prometheus/check-rules.sh
 
-# The NativeAOT binaries as they ship (the integration tests and benchmarks run these).
+# The NativeAOT binaries as they ship (the integration tests and benchmarks run these; see HarnessPaths).
+dotnet publish agent/Agent.Server -c Release -r linux-x64 -o artifacts/agent
 dotnet publish agent/Agent.ArchiveClient -c Release -r linux-x64 -o artifacts/archive-client
 dotnet publish agent/Agent.Cli -c Release -r linux-x64 -o artifacts/backrestctl
 dotnet test Agent.sln -c Release --logger "console;verbosity=normal" "$@"

@@ -44,10 +44,10 @@ find "$root" -path "$root/.git" -prune -o \( \( -type d ! -perm -o=rx \) -o \( -
     -exec chmod o+rX {} +
 
 step "building"
-dotnet build Agent.sln -c Release
+dotnet publish agent/Agent.Server -c Release -r linux-x64 -o artifacts/agent
 dotnet publish agent/Agent.ArchiveClient -c Release -r linux-x64 -o artifacts/archive-client
 dotnet publish agent/Agent.Cli -c Release -r linux-x64 -o artifacts/backrestctl
-agent_dll="$root/agent/Agent.Server/bin/Release/net10.0/backrest-agent.dll"
+agent="$root/artifacts/agent/backrest-agent"   # NativeAOT, as the image ships it
 backrestctl="$root/artifacts/backrestctl/backrestctl"
 # Named pgbackrest-archive: pgBackRest's backup refuses an archive_command without "pgbackrest" (error 68).
 archive_client="$root/artifacts/archive-client/pgbackrest-archive"
@@ -146,7 +146,7 @@ setpriv --reuid=postgres --regid=postgres --init-groups env \
     Agent__Listen__Port="$agent_port" \
     Agent__Listen__MetricsPort="$metrics_port" \
     Agent__Listen__ArchiveSocket="$socket" \
-    dotnet "$agent_dll" </dev/null >"$tmp/agent.log" 2>&1 &
+    "$agent" </dev/null >"$tmp/agent.log" 2>&1 &
 agent_pid=$!
 deadline=$((SECONDS + 30))
 until ctl status >/dev/null 2>&1; do

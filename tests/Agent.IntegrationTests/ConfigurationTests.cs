@@ -21,7 +21,7 @@ public sealed class ConfigurationTests
         };
 
         var result = await OsCommand.RunAsync(
-            "setpriv", ["--reuid=postgres", "--regid=postgres", "--init-groups", "dotnet", HarnessPaths.AgentDll],
+            "setpriv", HarnessPaths.AsPostgres(HarnessPaths.Agent),
             new CommandOptions { Environment = environment, WorkingDirectory = env.Directory.Path, Timeout = TimeSpan.FromSeconds(60) });
 
         Assert.Equal(2, result.ExitCode);

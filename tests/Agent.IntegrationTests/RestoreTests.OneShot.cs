@@ -50,11 +50,11 @@ public sealed class OneShotTests(OneShotFixture fixture, ITestOutputHelper outpu
         output.WriteLine(result.ToString());
     }
 
-    /// <summary><c>dotnet backrest-agent.dll restore args...</c> as postgres (setpriv keeps the environment as given).</summary>
+    /// <summary><c>backrest-agent restore args...</c> as postgres (setpriv keeps the environment as given).</summary>
     private Task<CommandResult> RunAsync(params string[] args) =>
         OsCommand.RunAsync(
             "setpriv",
-            ["--reuid=postgres", "--regid=postgres", "--init-groups", "dotnet", HarnessPaths.AgentDll, "restore", .. args],
+            [.. HarnessPaths.AsPostgres(HarnessPaths.Agent), "restore", .. args],
             new CommandOptions
             {
                 Environment = fixture.Env.Agent.Environment,

@@ -84,7 +84,7 @@ public sealed class StartupRefusalTests
         }
 
         return await OsCommand.RunAsync(
-            "setpriv", ["--reuid=postgres", "--regid=postgres", "--init-groups", "dotnet", HarnessPaths.AgentDll, .. args],
+            "setpriv", [.. HarnessPaths.AsPostgres(HarnessPaths.Agent), .. args],
             new CommandOptions { Environment = environment, WorkingDirectory = env.Directory.Path, Timeout = TimeSpan.FromSeconds(60) });
     }
 

@@ -4,10 +4,10 @@
 #
 #   tests/bench/footprint.sh                       # STARTS=5 IDLE=30 CALLS=1000 BACKUPS=1000 SCRAPES=500
 #   BACKUPS=50 IDLE=10 KEEP=1 tests/bench/footprint.sh
-#   AGENT_EXE=artifacts/agent-aot/backrest-agent tests/bench/footprint.sh     # another build, e.g. NativeAOT
+#   AGENT_EXE= tests/bench/footprint.sh            # the plain build (dotnet backrest-agent.dll) instead
 #
-# A small cluster (pgbench scale 1), one agent (the Release build, run as `dotnet backrest-agent.dll`, as in the tests
-# and the image), repo1 posix.
+# A small cluster (pgbench scale 1), one agent (the NativeAOT publish in artifacts/agent, as the tests run it and the
+# image ships it), repo1 posix.
 #   start -> ready: launch until /readyz answers 200 (polled every 10 ms), STARTS times; median and max.
 #             Target: <= 1 s.
 #   idle:     after the stanza and one full backup, RSS (VmRSS) and CPU seconds over IDLE s with nothing to do but the
@@ -125,7 +125,7 @@ done
 scrapes dead
 
 echo
-echo "== Agent footprint (Release build, dotnet backrest-agent.dll; $(nproc) CPUs)"
+echo "== Agent footprint (${AGENT_EXE:+NativeAOT $(basename "$AGENT_EXE")}${AGENT_EXE:-dotnet $(basename "$AGENT_DLL")}; $(nproc) CPUs)"
 printf '%-46s %s\n' "start -> ready (s), $STARTS starts" "${ready[*]}"
 printf '%-46s %10s   max %s   target <= 1 s: %s\n' "start -> ready median (s)" "$(median "${ready[@]}")" \
     "$(percentile 100 "${ready[@]}")" "$(meets "$(median "${ready[@]}")" '<=' 1)"

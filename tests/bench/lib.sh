@@ -4,8 +4,9 @@
 #   tests/bench/backup.sh      tests/bench/archive.sh      tests/bench/restore.sh      tests/bench/defaults.sh
 #   tests/bench/status.sh
 # Common environment: KEEP=1 keeps the temp dir (/tmp/brb-XXXX) with every log (PostgreSQL: data*.log,
-# agent: <name>.log, pgBackRest: <name>/log/, command output: *.log); CONFIG=Debug uses the Debug build of
-# the agent (default Release; backrestctl and the archive client are the NativeAOT builds). Figures are wall times on this machine: other load skews them, so
+# agent: <name>.log, pgBackRest: <name>/log/, command output: *.log); the agent, backrestctl and the archive client
+# are the NativeAOT builds in artifacts/, as they ship (published if missing); AGENT_EXE= (empty) runs the plain
+# build instead (`dotnet backrest-agent.dll`, CONFIG=Debug for the Debug one, default Release). Figures are wall times on this machine: other load skews them, so
 # each report ends with the load average.
 #
 # Everything PostgreSQL/pgBackRest/agent does runs as the postgres OS user; the scripts track every
@@ -17,8 +18,8 @@ BENCH_REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 PGBIN=/usr/lib/postgresql/15/bin
 CONFIG="${CONFIG:-Release}"
 AGENT_DLL="$BENCH_REPO_ROOT/agent/Agent.Server/bin/$CONFIG/net10.0/backrest-agent.dll"
-# AGENT_EXE=path/to/backrest-agent: run that executable (a NativeAOT publish) instead of `dotnet $AGENT_DLL`.
-AGENT_EXE="${AGENT_EXE:-}"
+# AGENT_EXE=path/to/backrest-agent: run that executable; empty: `dotnet $AGENT_DLL`. Default: the NativeAOT publish.
+AGENT_EXE="${AGENT_EXE-$BENCH_REPO_ROOT/artifacts/agent/backrest-agent}"
 BACKRESTCTL="$BENCH_REPO_ROOT/artifacts/backrestctl/backrestctl"   # NativeAOT, as it ships
 ARCHIVE_CLIENT="$BENCH_REPO_ROOT/artifacts/archive-client/pgbackrest-archive"
 PG_USER=postgres
@@ -40,11 +41,16 @@ bench_require_root() {
     command -v python3 >/dev/null || die "python3 is needed (free ports)"
 }
 
-# Builds the agent, the CLI and the NativeAOT archive client if any of them is missing.
+# Builds the agent, backrestctl and the archive client if any of them is missing.
 bench_build_if_needed() {
-    if [[ ! -f $AGENT_DLL ]]; then
+    if [[ -z $AGENT_EXE && ! -f $AGENT_DLL ]]; then
         log "building Agent.sln ($CONFIG)"
         (cd "$BENCH_REPO_ROOT" && dotnet build Agent.sln -c "$CONFIG" -v quiet -nologo) >&2
+    fi
+    if [[ $AGENT_EXE == "$BENCH_REPO_ROOT/artifacts/agent/backrest-agent" && ! -x $AGENT_EXE ]]; then
+        log "publishing the NativeAOT agent"
+        (cd "$BENCH_REPO_ROOT" && dotnet publish agent/Agent.Server -c Release -r linux-x64 \
+            -o artifacts/agent -v quiet -nologo) >&2
     fi
     if [[ ! -x $ARCHIVE_CLIENT ]]; then
         log "publishing the NativeAOT archive client"

@@ -42,9 +42,9 @@ public sealed record AgentProcessOptions
 }
 
 /// <summary>
-/// The real agent (backrest-agent.dll) run as the postgres user, configured through environment variables,
-/// its stdout and stderr in &lt;dir&gt;/agent.log. It is started with
-/// <c>setpriv --reuid=postgres --regid=postgres --init-groups dotnet ...</c>: setpriv execs, so the process
+/// The real agent (<see cref="HarnessPaths.Agent"/>: the NativeAOT binary, else the plain build) run as the postgres
+/// user, configured through environment variables, its stdout and stderr in &lt;dir&gt;/agent.log. It is started with
+/// <c>setpriv --reuid=postgres --regid=postgres --init-groups backrest-agent</c>: setpriv execs, so the process
 /// held here IS the agent (runuser would fork, and killing runuser would orphan the agent).
 /// It can be started again after <see cref="Kill"/> or <see cref="StopAsync"/>, on the same port and socket.
 /// </summary>
@@ -100,7 +100,7 @@ public sealed class AgentProcess : IAsyncDisposable
 
     public BackupAgent.BackupAgentClient Client { get; }
 
-    /// <summary>The agent's own PID (the dotnet process); null before the first start.</summary>
+    /// <summary>The agent's own PID; null before the first start.</summary>
     public int? ProcessId => _process?.Id;
 
     public bool HasExited => _process is null || _process.HasExited;
@@ -153,10 +153,11 @@ public sealed class AgentProcess : IAsyncDisposable
             throw new InvalidOperationException($"The agent is already running (pid {_process!.Id}).");
         }
 
-        var agentDll = HarnessPaths.AgentDll;
-        if (!File.Exists(agentDll))
+        var agent = HarnessPaths.Agent;
+        var agentFile = agent.Arguments.FirstOrDefault() ?? agent.Program;
+        if (!File.Exists(agentFile))
         {
-            throw new FileNotFoundException($"The agent is not built ({HarnessPaths.Configuration}).", agentDll);
+            throw new FileNotFoundException($"The agent is not built ({HarnessPaths.Configuration}).", agentFile);
         }
 
         var directory = _options.Directory;
@@ -167,7 +168,7 @@ public sealed class AgentProcess : IAsyncDisposable
 
         _process?.Dispose();
         var startInfo = new ProcessStartInfo("setpriv") { WorkingDirectory = directory.Path };
-        foreach (var argument in (string[])["--reuid=postgres", "--regid=postgres", "--init-groups", "dotnet", agentDll])
+        foreach (var argument in HarnessPaths.AsPostgres(agent))
         {
             startInfo.ArgumentList.Add(argument);
         }

@@ -21,20 +21,22 @@ public static class HarnessPaths
             ? c
             : "Debug";
 
-    public static string AgentDll => Output("Agent.Server", "backrest-agent.dll");
+    /// <summary>
+    /// The agent as a program and its leading arguments: the NativeAOT build that tests/run.sh publishes
+    /// (artifacts/agent, what the image ships), else the plain build run by dotnet (a quick `dotnet test`).
+    /// </summary>
+    public static (string Program, string[] Arguments) Agent => Published("agent", "backrest-agent", "Agent.Server");
 
     /// <summary>
     /// backrestctl as a program and its leading arguments: the NativeAOT build that tests/run.sh publishes
     /// (artifacts/backrestctl, what ships), else the plain build run by dotnet.
     /// </summary>
-    public static (string Program, string[] Arguments) Cli
-    {
-        get
-        {
-            var published = Path.Combine(RepositoryRoot, "artifacts", "backrestctl", "backrestctl");
-            return File.Exists(published) ? (published, []) : ("dotnet", [Output("Agent.Cli", "backrestctl.dll")]);
-        }
-    }
+    public static (string Program, string[] Arguments) Cli => Published("backrestctl", "backrestctl", "Agent.Cli");
+
+    /// <summary>The program and leading arguments that run <paramref name="program"/>, as run as the postgres user:
+    /// <c>setpriv --reuid=postgres --regid=postgres --init-groups</c> then these.</summary>
+    public static string[] AsPostgres((string Program, string[] Arguments) program) =>
+        ["--reuid=postgres", "--regid=postgres", "--init-groups", program.Program, .. program.Arguments];
 
     /// <summary>
     /// The archive_command/restore_command client: $BACKREST_ARCHIVE_CLIENT, else the NativeAOT build that
@@ -81,6 +83,14 @@ public static class HarnessPaths
     public static string EmulatorScript(string name) => Path.Combine(RepositoryRoot, "tests", "emulators", name);
 
     public static string PostgresTool(string name) => Path.Combine(PostgresBin, name);
+
+    /// <summary>artifacts/<paramref name="artifact"/>/<paramref name="program"/> (a NativeAOT publish) when present,
+    /// else `dotnet` and the plain build's dll.</summary>
+    private static (string Program, string[] Arguments) Published(string artifact, string program, string project)
+    {
+        var published = Path.Combine(RepositoryRoot, "artifacts", artifact, program);
+        return File.Exists(published) ? (published, []) : ("dotnet", [Output(project, program + ".dll")]);
+    }
 
     private static string Output(string project, string file) =>
         Path.Combine(RepositoryRoot, "agent", project, "bin", Configuration, TargetFramework, file);
