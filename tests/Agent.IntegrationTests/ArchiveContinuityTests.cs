@@ -98,7 +98,7 @@ public sealed class ArchiveContinuityTests
     }
 
     /// <summary>The segment's file in the posix repo1 ("&lt;segment&gt;-&lt;sha1&gt;.&lt;ext&gt;" below its log id's directory).</summary>
-    private static string ArchivedFile(TestEnvironment env, string segment)
+    internal static string ArchivedFile(TestEnvironment env, string segment)
     {
         var archiveDirectory = Directory.GetDirectories(Path.Combine(env.Agent.RepositoryPath, "archive", env.Stanza)).Single();
         return Directory.GetFiles(Path.Combine(archiveDirectory, segment[..16]), segment + "-*").Single();

@@ -1,5 +1,8 @@
 using System.Globalization;
 using System.Xml.Linq;
+using Azure.Core.Pipeline;
+using Azure.Storage;
+using Azure.Storage.Blobs;
 
 namespace Backrest.Agent.IntegrationTests.Harness.Emulators;
 
@@ -55,6 +58,22 @@ public sealed class Azurite : StorageEmulator
             });
         result.EnsureSuccess();
     }
+
+    /// <summary>With the account key through the Azure SDK: Azurite allows no anonymous write, even to a public container.</summary>
+    public override async Task DeleteObjectAsync(string name) => await ContainerClient().DeleteBlobAsync(name);
+
+    /// <summary>Overwrites the blob <paramref name="target"/> with the content of <paramref name="source"/>, through the Azure SDK.</summary>
+    public async Task CopyObjectAsync(string source, string target)
+    {
+        var container = ContainerClient();
+        var content = (await container.GetBlobClient(source).DownloadContentAsync()).Value.Content;
+        await container.GetBlobClient(target).UploadAsync(content, overwrite: true);
+    }
+
+    private BlobContainerClient ContainerClient() => new(
+        new Uri($"{Url}/{Account}/{Container}"),
+        new StorageSharedKeyCredential(Account, AccountKey),
+        new BlobClientOptions { Transport = new HttpClientTransport(TestCertificates.Instance.CreateTrustingHandler()) });
 
     protected override string ListUrl(string prefix, string? pageToken) =>
         $"{Url}/{Account}/{Container}?restype=container&comp=list&prefix={prefix}" + (pageToken is null ? "" : $"&marker={pageToken}");

@@ -33,6 +33,9 @@ public sealed class GcsEmulator : StorageEmulator
         };
     }
 
+    public override Task DeleteObjectAsync(string name) =>
+        DeleteAnonymouslyAsync($"{Url}/storage/v1/b/{Bucket}/o/{Uri.EscapeDataString(name)}");
+
     protected override string ListUrl(string prefix, string? pageToken) =>
         $"{Url}/storage/v1/b/{Bucket}/o?prefix={prefix}" + (pageToken is null ? "" : $"&pageToken={pageToken}");
 

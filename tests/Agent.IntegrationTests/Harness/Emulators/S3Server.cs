@@ -38,6 +38,8 @@ public sealed class S3Server : StorageEmulator
         };
     }
 
+    public override Task DeleteObjectAsync(string name) => DeleteAnonymouslyAsync(ObjectUrl(name));
+
     protected override string ListUrl(string prefix, string? pageToken) =>
         $"{Url}/{Bucket}?list-type=2&prefix={prefix}" + (pageToken is null ? "" : $"&continuation-token={pageToken}");
 
@@ -47,6 +49,8 @@ public sealed class S3Server : StorageEmulator
         names.AddRange(root.Elements(root.Name.Namespace + "Contents").Select(c => c.Element(root.Name.Namespace + "Key")!.Value));
         return root.Element(root.Name.Namespace + "NextContinuationToken")?.Value;
     }
+
+    private string ObjectUrl(string name) => $"{Url}/{Bucket}/{string.Join('/', name.Split('/').Select(Uri.EscapeDataString))}";
 
     protected override IEnumerable<string> NodeArguments(string modules, TestCertificates certificates) =>
     [

@@ -63,6 +63,9 @@ public abstract class StorageEmulator : IAsyncDisposable
         return names;
     }
 
+    /// <summary>Deletes the object <paramref name="name"/> (its full key, no leading '/') straight in the store, behind pgBackRest's back.</summary>
+    public abstract Task DeleteObjectAsync(string name);
+
     public async Task StartAsync(CancellationToken cancellationToken = default)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
@@ -145,6 +148,17 @@ public abstract class StorageEmulator : IAsyncDisposable
 
     public override string ToString() =>
         $"{GetType().Name} {Url} (pid {_process?.Id.ToString(CultureInfo.InvariantCulture) ?? "-"})";
+
+    /// <summary>A DELETE without credentials, for the emulators that allow one (s3rver, the GCS emulator).</summary>
+    protected async Task DeleteAnonymouslyAsync(string url)
+    {
+        using var http = new HttpClient(TestCertificates.Instance.CreateTrustingHandler()) { Timeout = TimeSpan.FromSeconds(30) };
+        using var response = await http.DeleteAsync(url);
+        if (!response.IsSuccessStatusCode)
+        {
+            throw new InvalidOperationException($"DELETE {url} answered HTTP {(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
+        }
+    }
 
     /// <summary>The URL of one page of an anonymous listing (prefix and page token already escaped).</summary>
     protected abstract string ListUrl(string prefix, string? pageToken);
