@@ -23,8 +23,8 @@ internal sealed record ClusterMember(
 
 /// <summary>
 /// The whole cluster at once: every agent asked in parallel, each under the --timeout deadline, and only for what it
-/// holds in memory (GetRole reads PostgreSQL; status, backups and the window come from the agent's cache), so the
-/// view costs about one round trip however many agents there are.
+/// holds in memory (status, backups and the window from the agent's cache; PostgreSQL from a reading shared by the calls
+/// of the same second), so the view costs about one round trip however many agents there are.
 /// </summary>
 internal static class ClusterView
 {
@@ -74,10 +74,7 @@ internal static class ClusterView
                 problems.Add($"{member.Name}: PostgreSQL is down: {role.Error}");
             }
 
-            foreach (var repo in member.Status?.Pgbackrest?.Repositories.Where(r => r.Reachability is { Reachable: false }) ?? [])
-            {
-                problems.Add($"{member.Name}: {Format.Repo(repo.Repo)} ({repo.Type}) is unreachable: {repo.Reachability.ErrorClass}: {repo.Reachability.Message}");
-            }
+            problems.AddRange(StatusCommand.UnreachableRepositories(member.Status).Select(problem => $"{member.Name}: {problem}"));
         }
 
         var primaries = members.Where(m => m.IsPrimary).ToList();
@@ -122,6 +119,16 @@ internal static class ClusterView
     public static GetRecoveryWindowReply? Window(IReadOnlyList<ClusterMember> members) =>
         members.Where(m => m.IsPrimary).Concat(members).FirstOrDefault(m => m.Window is { Windows.Count: > 0 })?.Window;
 
+    /// <summary>
+    /// The backup leases the agents report, once each: agents sharing a repository see the same lease, and the holder's
+    /// own answer (current) is preferred over another's reading of the repository.
+    /// </summary>
+    public static IReadOnlyList<BackupLeaseState> Leases(IReadOnlyList<ClusterMember> members) =>
+        [.. members.SelectMany(m => m.Status?.BackupLeases ?? [])
+            .GroupBy(l => (l.Repo, l.Holder, l.Since))
+            .Select(g => g.OrderByDescending(l => l.HeldHere).ThenBy(l => l.ReadAgeSeconds).First())
+            .OrderBy(l => l.Repo)];
+
     public static void WriteTable(Output output, IReadOnlyList<ClusterMember> members, DateTimeOffset now)
     {
         var primary = members.FirstOrDefault(m => m.IsPrimary);
@@ -134,9 +141,9 @@ internal static class ClusterView
                 Format.OrNone(member.Role.Role) + (member.Role.Timeline > 0 ? string.Create(CultureInfo.InvariantCulture, $" tl{member.Role.Timeline}") : ""),
                 member.Role.PostgresUp ? "up" : "DOWN",
                 DescribeLag(member, primary),
-                DescribeBacklog(member.Status?.Archive),
+                member.Status?.Archive is { } archive ? StatusCommand.DescribeBacklog(archive) : Format.None,
                 .. BackupTypes.Select(type => Latest(member, type) is { } b ? Format.Duration(now - b.Stopped.ToDateTimeOffset()) + " ago" : Format.None),
-                member.Status?.RunningOperation is { } op ? $"{op.Description} {Format.Percent(op.Percent)}" : Format.None,
+                member.Status?.RunningOperation is { } op ? StatusCommand.DescribeRunning(op) : Format.None,
                 DescribeRepositories(member.Status),
             ]).ToList();
         TableOutput.Write(output, Columns, rows);
@@ -167,6 +174,11 @@ internal static class ClusterView
                 $"to {(window.LatestTime is null ? Format.OrNone(window.LatestWal) : Format.TimeWithAge(window.LatestTime, now))}");
         }
 
+        foreach (var lease in Leases(members))
+        {
+            output.Out.WriteLine($"backup lease {Format.Repo(lease.Repo)}: {StatusCommand.DescribeLease(lease, now)}");
+        }
+
         output.Out.WriteLine(problems.Count == 0 ? "health: ok" : "health: DEGRADED");
         foreach (var problem in problems)
         {
@@ -185,11 +197,6 @@ internal static class ClusterView
         var seconds = member.Role!.HasReplayLagSeconds ? Format.Seconds(member.Role.ReplayLagSeconds) : "?";
         return (bytes is { } b ? Format.Size(b) : "?") + ", " + seconds;
     }
-
-    private static string DescribeBacklog(ArchiveStatus? archive) =>
-        archive is null ? Format.None
-        : archive.ReadyCount == 0 ? "0"
-        : $"{Format.Integer(archive.ReadyCount)} segments, oldest {Format.Seconds(archive.OldestReadyAgeSeconds)}";
 
     private static string DescribeRepositories(AgentStatus? status) =>
         status?.Pgbackrest is not { } pgbackrest ? Format.None
@@ -223,6 +230,7 @@ internal static class ClusterView
                     ["oldestReadyAgeSeconds"] = status.Archive?.OldestReadyAgeSeconds ?? 0,
                 };
                 node["runningOperation"] = status.RunningOperation is null ? null : Output.ToNode(status.RunningOperation);
+                node["backupLeases"] = new JsonArray([.. status.BackupLeases.Select(l => (JsonNode)Output.ToNode(l))]);
                 node["repositories"] = new JsonArray([.. (status.Pgbackrest?.Repositories ?? []).Select(r => (JsonNode)new JsonObject
                 {
                     ["repo"] = r.Repo,
@@ -256,6 +264,7 @@ internal static class ClusterView
                 ["unreachable"] = members.Count(m => m.Role is null),
                 ["degraded"] = problems.Count > 0,
                 ["problems"] = new JsonArray([.. problems.Select(p => (JsonNode?)p)]),
+                ["backupLeases"] = new JsonArray([.. Leases(members).Select(l => (JsonNode)Output.ToNode(l))]),
                 ["recoveryWindows"] = Window(members) is { } w ? Output.ToNode(w)["windows"]?.DeepClone() : null,
             },
         };

@@ -73,9 +73,9 @@ internal static class StatusCommand
         // A dead repository fails the command even though the agent answered: scripts and probes must notice it.
         foreach (var (agent, status, _) in replies)
         {
-            foreach (var repo in status?.Pgbackrest?.Repositories.Where(r => r.Reachability is { Reachable: false }) ?? [])
+            foreach (var problem in UnreachableRepositories(status))
             {
-                context.Output.Fail($"{agent}: {Format.Repo(repo.Repo)} ({repo.Type}) is unreachable: {repo.Reachability.ErrorClass}: {repo.Reachability.Message}");
+                context.Output.Fail($"{agent}: {problem}");
                 exitCode = ExitCodes.Failure;
             }
         }
@@ -83,13 +83,47 @@ internal static class StatusCommand
         return exitCode;
     }
 
+    /// <summary>Each unreachable repository of <paramref name="status"/>, as one problem line (callers prefix the agent).</summary>
+    internal static IEnumerable<string> UnreachableRepositories(AgentStatus? status) =>
+        status?.Pgbackrest?.Repositories.Where(r => r.Reachability is { Reachable: false })
+            .Select(r => $"{Format.Repo(r.Repo)} ({r.Type}) is unreachable: {r.Reachability.ErrorClass}: {r.Reachability.Message}") ?? [];
+
+    /// <summary>A backup lease: who backs up into the repository, what, since and until when unrenewed.</summary>
+    internal static string DescribeLease(BackupLeaseState lease, DateTimeOffset now)
+    {
+        var expires = lease.Expires?.ToDateTimeOffset();
+        var text = $"{lease.Holder} runs {Format.OrNone(lease.Operation)}" +
+            (lease.OperationId.Length > 0 ? $" (operation {lease.OperationId})" : "") +
+            $", since {Format.TimeWithAge(lease.Since, now)}, " +
+            (expires is null ? "no expiry"
+                : expires > now ? $"expires {Format.Time(lease.Expires)} UTC unless renewed"
+                : $"EXPIRED {Format.Duration(now - expires.Value)} ago (its holder stopped renewing it; the next backup takes it over)");
+        return text + (lease.HeldHere ? " [this agent]" : $" [read {Format.Seconds(lease.ReadAgeSeconds)} ago]");
+    }
+
+    /// <summary>The running operation in one line: what, how far, and its phase.</summary>
+    internal static string DescribeRunning(Operation operation)
+    {
+        var text = $"{Format.OrNone(operation.Description)} {Format.Percent(operation.Percent)}";
+        return operation.Phase.Length > 0 ? text + " " + operation.Phase : text;
+    }
+
+    /// <summary>WAL waiting to be archived: how many segments, and how long the oldest has waited.</summary>
+    internal static string DescribeBacklog(ArchiveStatus archive) =>
+        archive.ReadyCount == 0 ? "0 segments"
+        : $"{Format.Integer(archive.ReadyCount)} segments, {Format.Size(archive.ReadyBytes)}, oldest {Format.Seconds(archive.OldestReadyAgeSeconds)}";
+
     internal static void Write(TextBlock block, AgentAddress agent, AgentStatus status, DateTimeOffset now)
     {
         block.Line($"agent {agent}" + (status.AgentVersion.Length > 0 ? $" (version {status.AgentVersion})" : ""));
         block.Field("stanza", Format.OrNone(status.Stanza));
         WritePostgres(block, status.Postgres);
         WritePgBackRest(block, status.Pgbackrest, now);
-        block.Field("operation", status.RunningOperation is { } operation ? DescribeRunning(operation) : "none");
+        block.Field("operation", status.RunningOperation is { } operation ? $"{operation.Id}  {DescribeRunning(operation)}" : "none");
+        foreach (var lease in status.BackupLeases)
+        {
+            block.Field($"{Format.Repo(lease.Repo)} lease", DescribeLease(lease, now));
+        }
         foreach (var retention in status.Retention)
         {
             block.Field($"repo{retention.Repo} retention", retention.Description);
@@ -198,12 +232,6 @@ internal static class StatusCommand
         return reachability.Message.Length > 0 ? $"{text}: {reachability.Message}" : text;
     }
 
-    private static string DescribeRunning(Operation operation)
-    {
-        var text = $"{operation.Id}  {Format.OrNone(operation.Description)}  {Format.Percent(operation.Percent)}";
-        return operation.Phase.Length > 0 ? text + " " + operation.Phase : text;
-    }
-
     private static void WriteArchive(TextBlock block, ArchiveStatus? archive, DateTimeOffset now)
     {
         if (archive is null)
@@ -219,13 +247,7 @@ internal static class StatusCommand
                 ? $"{archive.LastArchivedWal} at {Format.TimeWithAge(archive.LastArchivedTime, now)}"
                 : "none",
             indent: 2);
-        var ready = $"{Format.Integer(archive.ReadyCount)} segments, {Format.Size(archive.ReadyBytes)}";
-        if (archive.ReadyCount > 0)
-        {
-            ready += ", oldest " + Format.Seconds(archive.OldestReadyAgeSeconds);
-        }
-
-        block.Field("ready", ready, indent: 2);
+        block.Field("ready", DescribeBacklog(archive), indent: 2);
         if (archive.BlockingRepos.Count > 0)
         {
             block.Field("blocked by", string.Join(", ", archive.BlockingRepos.Select(Format.Repo)) +

@@ -35,6 +35,7 @@ public static class AgentCoreServiceCollectionExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, WalArchiveSampler>(sp => sp.GetRequiredService<WalArchiveSampler>()));
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, StatusRefreshLoop>());
         services.TryAddSingleton<PostgresClient>();
+        services.TryAddSingleton<PostgresReadingCache>();
         services.TryAddSingleton<OperationDecisions>();
         services.TryAddSingleton<OperationRegistry>();
         // The registry is also a hosted service: stopping the host waits for (or stops) the running operation.

@@ -77,4 +77,8 @@ public static class LogEvents
 
     // Metrics: background samples a scrape reads (Archive/WalArchiveSampler).
     public const int WalArchiveSampleFailed = 1300;
+
+    // One cluster, many agents (continued).
+    public const int CheckpointAfterPromotion = 1400;
+    public const int CheckpointAfterPromotionFailed = 1401;
 }

@@ -27,6 +27,12 @@ public sealed record AgentStatus(
 
     /// <summary>Where the last restored cluster ended recovery, once one promoted since the agent started.</summary>
     public Restore.RecoveryEnd? LastRecoveryEnd { get; init; }
+
+    /// <summary>When <see cref="Postgres"/> and <see cref="Archiver"/> were read (shared with other callers, at most a second old).</summary>
+    public DateTimeOffset? PostgresReadAt { get; init; }
+
+    /// <summary>The backup lease of each repository that has one: held by this agent, or as last read from the repository.</summary>
+    public IReadOnlyList<Cluster.ObservedLease> BackupLeases { get; init; } = [];
 }
 
 /// <summary>
@@ -36,41 +42,44 @@ public sealed record AgentStatus(
 public sealed class StatusService(
     AgentOptions options,
     AgentRuntime runtime,
-    PostgresClient postgres,
+    PostgresReadingCache postgres,
     StatusCache cache,
     OperationRegistry operations,
     ArchiveService archive,
     WalVolumeForecast walVolume,
     Verify.VerifyService verify,
     Restore.RecoveryReachedWatcher recoveryReached,
+    Cluster.BackupLease lease,
     TimeProvider time)
 {
     /// <param name="refresh">Probe and read every repository first (each bounded by its deadline).</param>
     public async Task<AgentStatus> GetAsync(bool refresh, CancellationToken cancellationToken)
     {
-        var stateTask = postgres.GetStateAsync(cancellationToken);
-        var archiverTask = postgres.GetArchiverStatsAsync(cancellationToken);
+        var reading = postgres.GetAsync(cancellationToken);
         if (refresh)
         {
-            await cache.RefreshAsync(cancellationToken).ConfigureAwait(false);
+            await Task.WhenAll(cache.RefreshAsync(cancellationToken), lease.ReadAllAsync(cancellationToken)).ConfigureAwait(false);
         }
 
+        var postgresNow = await reading.ConfigureAwait(false);
         return new AgentStatus(
             options.Stanza,
             options.Postgres.DataDirectory,
-            await stateTask.ConfigureAwait(false),
+            postgresNow.State,
             cache.Snapshot(),
             runtime,
             operations.Running,
             archive.GetStats(),
             ReadyBacklog.Read(options.Postgres.DataDirectory, time.GetUtcNow()),
-            await archiverTask.ConfigureAwait(false),
+            postgresNow.Archiver,
             walVolume.Current(),
             time.GetUtcNow())
         {
             Retention = Retention.RetentionPolicy.All(options),
             Verify = verify.Last,
             LastRecoveryEnd = recoveryReached.Last,
+            PostgresReadAt = postgresNow.ReadAt,
+            BackupLeases = lease.Current(),
         };
     }
 }

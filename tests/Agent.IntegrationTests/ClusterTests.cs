@@ -134,12 +134,32 @@ public sealed class ClusterTests(ITestOutputHelper output)
         Assert.Equal(1, second.ExitCode);
         Assert.Contains("repo1 is being backed up by another agent of this cluster: pg-0 runs full backup to repo1", second.StandardError);
 
-        // The first one goes on to the end, and its lease goes with it.
+        // The lease shows in status while the backup runs: the holder's own (current), another agent's reading of the
+        // repository (status --refresh reads it now; the refresh loop every interval), and the cluster view, once.
         var operations = await primary.Client.ListOperationsAsync(new ListOperationsRequest());
+        var held = Assert.Single((await primary.Client.GetStatusAsync(new GetStatusRequest())).BackupLeases);
+        Assert.True(held.HeldHere);
+        Assert.Equal((1, "pg-0", "full backup to repo1", operations.Operations[0].Id), (held.Repo, held.Holder, held.Operation, held.OperationId));
+        Assert.True(held.Expires.ToDateTimeOffset() > DateTimeOffset.UtcNow && held.Since.ToDateTimeOffset() <= DateTimeOffset.UtcNow, held.ToString());
+        var seen = Assert.Single((await source.Client.GetStatusAsync(new GetStatusRequest { Refresh = true })).BackupLeases);
+        Assert.False(seen.HeldHere);
+        Assert.Equal((held.Repo, held.Holder, held.Operation, held.OperationId, held.Since), (seen.Repo, seen.Holder, seen.Operation, seen.OperationId, seen.Since));
+        var view = await CliAsync("--agent", all, "status");
+        output.WriteLine(view.StandardOutput);
+        Assert.Single(view.StandardOutput.Split('\n'), l => l.StartsWith(
+            $"backup lease repo1: pg-0 runs full backup to repo1 (operation {held.OperationId}), since {held.Since.ToDateTimeOffset():yyyy-MM-dd HH:mm:ss} UTC", StringComparison.Ordinal));
+        var viewJson = JsonNode.Parse((await CliAsync("--agent", all, "--json", "status")).StandardOutput)!;
+        var jsonLease = Assert.Single(viewJson["summary"]!["backupLeases"]!.AsArray())!;
+        Assert.Equal(("pg-0", "full backup to repo1", true), ((string?)jsonLease["holder"], (string?)jsonLease["operation"], (bool?)jsonLease["heldHere"]));
+        Assert.NotNull((string?)jsonLease["expires"]);
+
+        // The first one goes on to the end, and its lease goes with it (also from the other agent's next reading).
         var done = await primary.Client.WaitAsync(operations.Operations[0], agent: primary);
         Assert.True(done.State == OperationState.Succeeded, done.ToString());
         var lease = Path.Combine(primary.RepositoryPath, "backrest-agent", ReplicationCluster.Stanza, "backup.lease");
         Assert.False(File.Exists(lease), "the lease outlived the backup");
+        Assert.Empty((await primary.Client.GetStatusAsync(new GetStatusRequest())).BackupLeases);
+        Assert.Empty((await source.Client.GetStatusAsync(new GetStatusRequest { Refresh = true })).BackupLeases);
 
         // From the standby, without SSH: followed to the end by backrestctl; then rows added on the primary.
         var fromStandby = await CliAsync("--agent", all, "backup", "--type", "full", "--from", "standby");
@@ -169,8 +189,8 @@ public sealed class ClusterTests(ITestOutputHelper output)
         var promoted = cluster.Replicas[1];
         await promoted.Postgres.ExecuteAsync("select pg_promote()");
         await promoted.Postgres.WaitForRecoveryEndAsync(TimeSpan.FromSeconds(30));
-        // pg_control takes the new timeline at the next checkpoint; before it pgBackRest refuses a backup (58).
-        await promoted.Postgres.ExecuteAsync("checkpoint");
+        // pg_control takes the new timeline only at the next checkpoint, and before it pgBackRest refuses a backup (58): the
+        // agent runs that checkpoint itself, so nobody here does.
         var attempts = await Task.WhenAll(new[] { primary, promoted.Agent }.Select(async agent =>
         {
             try
@@ -189,5 +209,60 @@ public sealed class ClusterTests(ITestOutputHelper output)
         Assert.Contains($"{(winner.agent == primary ? "pg-0" : "pg-2")} runs incr backup to repo1", loser.error.Status.Detail);
         var winnerDone = await winner.agent.Client.WaitAsync(winner.operation!, agent: winner.agent);
         Assert.True(winnerDone.State == OperationState.Succeeded, winnerDone.ToString());
+
+        // Whichever won, the promoted one backs up now (again, if it won): its agent checkpointed on the new timeline.
+        var fromPromoted = await promoted.Agent.Client.StartBackupAsync(new StartBackupRequest { Type = "incr" });
+        var promotedDone = await promoted.Agent.Client.WaitAsync(fromPromoted, agent: promoted.Agent);
+        Assert.True(promotedDone.State == OperationState.Succeeded, promotedDone.ToString() + "\n" + promoted.Agent.LogTail(30));
+        Assert.Contains("Ran CHECKPOINT before the backup: this PostgreSQL was promoted (WAL timeline 2, last checkpoint on 1)", promoted.Agent.LogTail(400));
+    }
+
+    [Fact]
+    public async Task Status_ClusterNameWithTls_CertificateCheckedAgainstTheName_WithoutCaClearError()
+    {
+        using var pki = TestDirectory.Create();
+        var authority = new TestAuthority(pki.Path, "agents-ca");
+        var (certificate, key) = authority.IssueServer("agent"); // names localhost and 127.0.0.1
+        var tls = new Dictionary<string, string?>
+        {
+            ["Agent__Tls__CertificateFile"] = certificate,
+            ["Agent__Tls__KeyFile"] = key,
+        };
+        await using var cluster = await ReplicationCluster.CreateAsync(replicas: 1, security: new ClientSecurity(authority.Certificate),
+            perMember: member => member == "pg-0"
+                // Dual-stack: whichever loopback addresses "localhost" resolves to here (127.0.0.1, ::1) reach pg-0.
+                ? new Dictionary<string, string?>(tls) { ["Agent__Listen__Address"] = "::" }
+                : tls);
+        var port = cluster.Primary.Agent.Address.Split(':')[^1];
+        var name = $"localhost:{port}";
+        var standby = cluster.Replicas[0].Agent.Address;
+
+        // --cluster NAME:PORT dials each address NAME resolves to and checks the certificate against NAME.
+        var json = await CliAsync("--cluster", name, "--agent", standby, "--tls-ca", authority.CertificateFile, "--json", "status");
+        Assert.True(json.ExitCode == 0, json.ToString());
+        var document = JsonNode.Parse(json.StandardOutput)!;
+        Assert.Equal(name, (string?)document["cluster"]);
+        var rows = document["agents"]!.AsArray();
+        Assert.All(rows, r => Assert.True((bool)r!["reachable"]!, r!.ToJsonString()));
+        Assert.Equal("standby", (string?)rows[^1]!["role"]!["role"]);
+        Assert.All(rows.SkipLast(1), r => Assert.Equal("primary", (string?)r!["role"]!["role"]));
+        Assert.Equal(1, (int)document["summary"]!["standbys"]!);
+
+        // Without the CA: each row says the TLS handshake failed and what to pass; plaintext names the TLS flags.
+        var withoutCa = await CliAsync("--cluster", name, "--tls", "status");
+        output.WriteLine(withoutCa.ToString());
+        Assert.Equal(1, withoutCa.ExitCode);
+        Assert.Contains("health: DEGRADED", withoutCa.StandardOutput);
+        Assert.Contains($"{cluster.Primary.Agent.Address}: the TLS handshake failed", withoutCa.StandardOutput);
+        Assert.Contains("Pass the CA that signed the agent's certificate with --tls-ca", withoutCa.StandardOutput);
+        var plaintext = await CliAsync("--cluster", name, "status");
+        Assert.Equal(1, plaintext.ExitCode);
+        Assert.Contains("an agent with Agent:Tls set needs --tls or --tls-ca", plaintext.StandardOutput);
+
+        // Another CA's certificate for the same name is refused the same way: the name alone does not make it trusted.
+        var other = new TestAuthority(pki.Path, "other-ca");
+        var wrongCa = await CliAsync("--cluster", name, "--tls-ca", other.CertificateFile, "status");
+        Assert.Equal(1, wrongCa.ExitCode);
+        Assert.Contains("the TLS handshake failed", wrongCa.StandardOutput);
     }
 }

@@ -98,6 +98,9 @@ public sealed class BackupService(
         using var either = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, claim.Lost);
         try
         {
+            // Inside the operation (a checkpoint may take a while) and only once the repository is ours.
+            handle.ReportPhase("checkpoint after a promotion, if needed");
+            await postgres.CheckpointIfTimelineChangedAsync(either.Token).ConfigureAwait(false);
             return await RunAsync(handle, type, repo, either.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (claim.LostReason is { } why && !cancellationToken.IsCancellationRequested)

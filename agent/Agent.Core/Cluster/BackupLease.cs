@@ -22,6 +22,9 @@ public sealed record LeaseRecord(
         $"{Holder} runs {Description}{(OperationId is null ? "" : $" (operation {OperationId})")} since {Acquired:u}; its lease expires {Expires:u} unless renewed";
 }
 
+/// <summary>A lease found in repository <see cref="LeaseRecord.Repo"/>: held by this agent (current) or read from the repository at <see cref="ReadAt"/>.</summary>
+public sealed record ObservedLease(LeaseRecord Record, bool HeldHere, DateTimeOffset ReadAt);
+
 [JsonSerializable(typeof(LeaseRecord))]
 [JsonSourceGenerationOptions(WriteIndented = true)]
 internal sealed partial class LeaseJson : JsonSerializerContext;
@@ -41,8 +44,13 @@ public sealed partial class BackupLease(AgentOptions options, TimeProvider time,
 
     private static readonly TimeSpan CallTimeout = TimeSpan.FromSeconds(15);
 
-    // Tokens of the leases this process holds now: a lease in our name with another token is an earlier run's.
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, byte> _held = new();
+    // The leases this process holds now, by token: a lease in our name with another token is an earlier run's.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, LeaseRecord> _held = new();
+
+    // Per repository (index repo - 1): the lease last read there (null: none), and the read under way.
+    private readonly Lock _gate = new();
+    private readonly (LeaseRecord? Record, DateTimeOffset ReadAt)?[] _seen = new (LeaseRecord?, DateTimeOffset)?[options.Repositories.Count];
+    private readonly Task?[] _reading = new Task?[options.Repositories.Count];
 
     /// <summary>How long a store that may ignore conditions is given before the read-back that shows who won.</summary>
     internal static TimeSpan SettleDelay { get; set; } = TimeSpan.FromSeconds(2);
@@ -137,7 +145,7 @@ public sealed partial class BackupLease(AgentOptions options, TimeProvider time,
         }
 
         Log.LeaseAcquired(logger, repo, mine.Holder, mine.Expires);
-        _held[mine.Token] = 0;
+        _held[mine.Token] = mine;
         return new LeaseHandle(this, store, mine, current.Version);
     }
 
@@ -201,11 +209,115 @@ public sealed partial class BackupLease(AgentOptions options, TimeProvider time,
         return record with { OperationId = operationId ?? record.OperationId, Renewed = now, Expires = now.AddSeconds(options.Cluster.LeaseSeconds) };
     }
 
-    internal void Released(LeaseRecord record) => Log.LeaseReleased(logger, record.Repo, record.Holder);
+    internal void Track(LeaseRecord record) => _held[record.Token] = record;
+
+    internal void Released(LeaseRecord record)
+    {
+        Log.LeaseReleased(logger, record.Repo, record.Holder);
+        Seen(record.Repo, null, time.GetUtcNow());
+    }
 
     internal void Lost(LeaseRecord record, string why) => Log.LeaseLost(logger, record.Repo, why);
 
     internal void Forget(LeaseRecord record) => _held.TryRemove(record.Token, out _);
+
+    /// <summary>
+    /// The lease of each repository as status shows it: one this agent holds, else the one last read from the repository
+    /// (another agent's, or one left by an agent that died: past its expiry it will be taken over). Repositories without one
+    /// are left out.
+    /// </summary>
+    public IReadOnlyList<ObservedLease> Current()
+    {
+        var now = time.GetUtcNow();
+        var held = _held.Values.ToList();
+        var leases = new List<ObservedLease>();
+        lock (_gate)
+        {
+            for (var repo = 1; repo <= _seen.Length; repo++)
+            {
+                if (held.FirstOrDefault(r => r.Repo == repo) is { } mine)
+                {
+                    leases.Add(new ObservedLease(mine, true, now));
+                }
+                else if (_seen[repo - 1] is ({ } record, var readAt))
+                {
+                    leases.Add(new ObservedLease(record, false, readAt));
+                }
+            }
+        }
+
+        return leases;
+    }
+
+    /// <summary>
+    /// Starts a read of every repository's lease object that has none under way (the status refresh loop calls it each
+    /// interval, a status refresh too): another agent's lease then shows in this agent's status. A failed read keeps the
+    /// last one; the repository's probe says why it fails.
+    /// </summary>
+    public void StartReading(CancellationToken stopping)
+    {
+        if (!options.Cluster.BackupLease)
+        {
+            return;
+        }
+
+        lock (_gate)
+        {
+            for (var index = 0; index < _reading.Length; index++)
+            {
+                if (_reading[index] is not { IsCompleted: false })
+                {
+                    var repo = index + 1;
+                    _reading[index] = Task.Run(() => ReadLeaseAsync(repo, stopping), stopping);
+                }
+            }
+        }
+    }
+
+    /// <summary>Reads every repository's lease now (each under the probe deadline), as <c>status --refresh</c> does.</summary>
+    public async Task ReadAllAsync(CancellationToken cancellationToken)
+    {
+        StartReading(CancellationToken.None);
+        Task[] reads;
+        lock (_gate)
+        {
+            reads = _reading.OfType<Task>().ToArray();
+        }
+
+        await Task.WhenAll(reads).WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task ReadLeaseAsync(int repo, CancellationToken stopping)
+    {
+        var settings = options.Repositories[repo - 1];
+        var timeout = TimeSpan.FromSeconds(options.Status.ProbeTimeoutSeconds);
+        var startedAt = time.GetUtcNow();
+        try
+        {
+            using var deadline = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+            deadline.CancelAfter(timeout);
+            using var store = RepositoryKind.Of(settings).OpenLeaseObject(settings, RepositoryKind.KeyOf(repo - 1), ObjectName(options.Stanza), timeout);
+            var current = await store.ReadAsync(deadline.Token).ConfigureAwait(false);
+            Seen(repo, current is null ? null : Deserialize(current.Content), startedAt);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !stopping.IsCancellationRequested)
+        {
+            // Unreachable or unreadable: the last reading stands, and the repository's probe reports the failure.
+        }
+    }
+
+    /// <summary>Keeps what the repository held at <paramref name="at"/>, unless something newer is known (a read that
+    /// started before this agent released its lease must not bring it back).</summary>
+    private void Seen(int repo, LeaseRecord? record, DateTimeOffset at)
+    {
+        lock (_gate)
+        {
+            if (_seen[repo - 1] is not { ReadAt: var known } || known <= at)
+            {
+                _seen[repo - 1] = (record, at);
+            }
+        }
+    }
 
     private static partial class Log
     {
@@ -303,6 +415,7 @@ public sealed class LeaseHandle : IAsyncDisposable
             }
 
             Record = renewed;
+            _owner.Track(renewed);
             _version = (await _store.ReadAsync(cancellationToken).ConfigureAwait(false))?.Version ?? _version;
             return true;
         }

@@ -7,7 +7,7 @@ namespace Backrest.Agent.Core.Postgres;
 
 public sealed record PostgresState(bool Reachable, bool InRecovery, string Version, string? Error);
 
-/// <summary>Where this instance stands in replication, read from PostgreSQL alone (see <see cref="PostgresClient.GetRoleAsync"/>).</summary>
+/// <summary>Where this instance stands in replication, read from PostgreSQL alone (see <see cref="PostgresClient.ReadAsync"/>).</summary>
 public sealed record PostgresRole(
     bool Up,
     bool InRecovery,
@@ -16,6 +16,12 @@ public sealed record PostgresRole(
     string? ReceiveLsn,
     double? ReplayLagSeconds,
     string? Error);
+
+/// <summary>One read of this instance as GetRole and status report it, and when it was made.</summary>
+public sealed record PostgresReading(PostgresRole Role, string Version, ArchiverStats? Archiver, DateTimeOffset ReadAt)
+{
+    public PostgresState State => new(Role.Up, Role.InRecovery, Version, Role.Error);
+}
 
 public sealed record ArchiverStats(
     long ArchivedCount,
@@ -65,12 +71,13 @@ public sealed partial class PostgresClient(AgentOptions options, TimeProvider ti
     }
 
     /// <summary>
-    /// Role, timeline, LSN and replay lag in one short query: what a cluster-wide view asks of every instance at once.
+    /// Role, timeline, LSN, replay lag, version and the archiver's counters in one short query: what GetRole and status
+    /// report (through <see cref="PostgresReadingCache"/>, which shares one read among concurrent callers).
     /// The primary's timeline is that of its current WAL file (pg_control's checkpoint lags behind a promotion); a
     /// standby's is the one its WAL receiver streams, else its last checkpoint's. The lag is 0 when all received WAL is
     /// replayed, since the last replayed commit's age then only says how idle the primary is.
     /// </summary>
-    public async Task<PostgresRole> GetRoleAsync(CancellationToken cancellationToken)
+    public async Task<PostgresReading> ReadAsync(CancellationToken cancellationToken)
     {
         const string sql = """
             select r,
@@ -80,8 +87,10 @@ public sealed partial class PostgresClient(AgentOptions options, TimeProvider ti
               case when r then pg_last_wal_receive_lsn()::text end,
               case when not r then null
                    when pg_last_wal_receive_lsn() is not null and pg_last_wal_receive_lsn() <= pg_last_wal_replay_lsn() then 0
-                   else extract(epoch from now() - pg_last_xact_replay_timestamp())::float8 end
-            from pg_is_in_recovery() r
+                   else extract(epoch from now() - pg_last_xact_replay_timestamp())::float8 end,
+              current_setting('server_version'),
+              a.archived_count, a.failed_count, a.last_archived_wal, a.last_archived_time, a.last_failed_wal, a.last_failed_time
+            from pg_is_in_recovery() r, pg_stat_archiver a
             """;
         try
         {
@@ -90,7 +99,7 @@ public sealed partial class PostgresClient(AgentOptions options, TimeProvider ti
             await using var command = new NpgsqlCommand(sql, connection);
             await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
-            return new PostgresRole(
+            var role = new PostgresRole(
                 true,
                 reader.GetBoolean(0),
                 reader.IsDBNull(2) ? 0 : reader.GetInt64(2),
@@ -98,10 +107,18 @@ public sealed partial class PostgresClient(AgentOptions options, TimeProvider ti
                 reader.IsDBNull(3) ? null : reader.GetString(3),
                 reader.IsDBNull(4) ? null : reader.GetDouble(4),
                 null);
+            var archiver = new ArchiverStats(
+                reader.GetInt64(6),
+                reader.GetInt64(7),
+                reader.IsDBNull(8) ? null : reader.GetString(8),
+                reader.IsDBNull(9) ? null : reader.GetFieldValue<DateTimeOffset>(9),
+                reader.IsDBNull(10) ? null : reader.GetString(10),
+                reader.IsDBNull(11) ? null : reader.GetFieldValue<DateTimeOffset>(11));
+            return new PostgresReading(role, reader.GetString(5), archiver, time.GetUtcNow());
         }
         catch (Exception ex) when (ex is NpgsqlException or TimeoutException or System.Net.Sockets.SocketException)
         {
-            return new PostgresRole(false, false, 0, null, null, null, ex.Message);
+            return new PostgresReading(new PostgresRole(false, false, 0, null, null, null, ex.Message), "", null, time.GetUtcNow());
         }
     }
 
@@ -126,6 +143,54 @@ public sealed partial class PostgresClient(AgentOptions options, TimeProvider ti
         }
         catch (Exception ex) when (ex is NpgsqlException or TimeoutException or System.Net.Sockets.SocketException)
         {
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// After a promotion pg_control keeps the old timeline until the next checkpoint, and pgBackRest's backup of the new
+    /// primary fails until then (error 58: the start segment it waits for is on a timeline pg_control does not name yet).
+    /// PostgreSQL only requests that checkpoint, spread over checkpoint_completion_target: on a new primary whose current
+    /// WAL timeline is ahead of its last checkpoint's, run CHECKPOINT now. Returns the timelines when it did.
+    /// </summary>
+    public async Task<(long From, long To)?> CheckpointIfTimelineChangedAsync(CancellationToken cancellationToken)
+    {
+        const string sql = """
+            select (pg_control_checkpoint()).timeline_id::bigint,
+                   ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::bigint
+            where not pg_is_in_recovery()
+            """;
+        try
+        {
+            await using var connection = new NpgsqlConnection(_connectionString);
+            await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
+            long checkpointed, current;
+            await using (var command = new NpgsqlCommand(sql, connection))
+            await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+            {
+                if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    return null; // a standby: its checkpoints follow the primary's
+                }
+
+                (checkpointed, current) = (reader.GetInt64(0), reader.GetInt64(1));
+            }
+
+            if (checkpointed >= current)
+            {
+                return null;
+            }
+
+            await using var checkpoint = new NpgsqlCommand("checkpoint", connection);
+            checkpoint.CommandTimeout = 300; // it writes every dirty buffer at once
+            await checkpoint.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            Log.CheckpointAfterPromotion(logger, checkpointed, current);
+            return (checkpointed, current);
+        }
+        catch (Exception ex) when (ex is NpgsqlException or TimeoutException or System.Net.Sockets.SocketException)
+        {
+            // Without the right (superuser or pg_checkpoint) the backup still runs; pgBackRest then names the problem.
+            Log.CheckpointAfterPromotionFailed(logger, ex.Message);
             return null;
         }
     }
@@ -223,5 +288,13 @@ public sealed partial class PostgresClient(AgentOptions options, TimeProvider ti
         [LoggerMessage(EventId = LogEvents.ArchiverWoken, EventName = nameof(LogEvents.ArchiverWoken), Level = LogLevel.Information,
             Message = "Woke PostgreSQL's archiver with pg_reload_conf(): WAL was waiting after a failed archive attempt at {LastFailed}")]
         public static partial void ArchiverWoken(ILogger logger, DateTimeOffset lastFailed);
+
+        [LoggerMessage(EventId = LogEvents.CheckpointAfterPromotion, EventName = nameof(LogEvents.CheckpointAfterPromotion), Level = LogLevel.Information,
+            Message = "Ran CHECKPOINT before the backup: this PostgreSQL was promoted (WAL timeline {Timeline}, last checkpoint on {CheckpointTimeline}), and pgBackRest refuses a backup until pg_control names the new timeline")]
+        public static partial void CheckpointAfterPromotion(ILogger logger, long checkpointTimeline, long timeline);
+
+        [LoggerMessage(EventId = LogEvents.CheckpointAfterPromotionFailed, EventName = nameof(LogEvents.CheckpointAfterPromotionFailed), Level = LogLevel.Warning,
+            Message = "Could not check for (or run) a checkpoint after a promotion before the backup: {Error}; if pgBackRest fails with error 58, run CHECKPOINT on the new primary (or give the agent's user pg_checkpoint)")]
+        public static partial void CheckpointAfterPromotionFailed(ILogger logger, string error);
     }
 }

@@ -63,7 +63,7 @@ public sealed partial class PosixRepository : RepositoryKind
         new PosixLeaseObject(Path.Combine(repo.Path, name));
 
     /// <summary>
-    /// A file created with O_EXCL (FileMode.CreateNew), which every pod sees at once on a shared volume. Its version is a
+    /// A file created whole with link(2), which every pod sees at once on a shared volume. Its version is a
     /// hash of its content; a replace writes a temporary file and renames it over the lease only if the content is still the
     /// version read (a check and a rename, not one atomic step: the window is a few microseconds, and only a lease that
     /// expired unrenewed is ever replaced by another holder).
@@ -72,12 +72,41 @@ public sealed partial class PosixRepository : RepositoryKind
     {
         public bool EnforcesConditions => true;
 
+        // The content is written to a file of its own and then hard-linked into place (link(2) fails with EEXIST when the
+        // lease exists), so no reader ever sees an empty or half-written lease, which it would take for an unreadable one
+        // and replace. Reads share the file with everything (.NET maps FileShare to flock(2), and a reader's lock must not
+        // make a writer's open fail).
         public async Task<bool> TryCreateAsync(byte[] content, CancellationToken cancellationToken)
         {
             Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+            var temporary = await WriteTemporaryAsync(content, cancellationToken).ConfigureAwait(false);
             try
             {
-                await using var file = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None);
+                if (Link(temporary, path) == 0)
+                {
+                    return true;
+                }
+
+                var errno = Marshal.GetLastPInvokeError();
+                return errno switch
+                {
+                    EExist => false,
+                    // A volume without hard links (some SMB/CSI shares): create it in place with O_EXCL instead.
+                    EPerm or EOpNotSupp => await CreateInPlaceAsync(content, cancellationToken).ConfigureAwait(false),
+                    _ => throw new IOException($"link {temporary} {path}: {Marshal.GetPInvokeErrorMessage(errno)} (errno {errno})"),
+                };
+            }
+            finally
+            {
+                File.Delete(temporary);
+            }
+        }
+
+        private async Task<bool> CreateInPlaceAsync(byte[] content, CancellationToken cancellationToken)
+        {
+            try
+            {
+                await using var file = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.ReadWrite);
                 await file.WriteAsync(content, cancellationToken).ConfigureAwait(false);
                 file.Flush(flushToDisk: true);
                 return true;
@@ -92,13 +121,28 @@ public sealed partial class PosixRepository : RepositoryKind
         {
             try
             {
-                var content = await File.ReadAllBytesAsync(path, cancellationToken).ConfigureAwait(false);
+                await using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+                using var buffer = new MemoryStream();
+                await file.CopyToAsync(buffer, cancellationToken).ConfigureAwait(false);
+                var content = buffer.ToArray();
                 return new LeaseObjectVersion(content, Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(content)));
             }
             catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
             {
                 return null;
             }
+        }
+
+        private async Task<string> WriteTemporaryAsync(byte[] content, CancellationToken cancellationToken)
+        {
+            var temporary = $"{path}.{Guid.NewGuid():N}.tmp";
+            await using (var file = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None))
+            {
+                await file.WriteAsync(content, cancellationToken).ConfigureAwait(false);
+                file.Flush(flushToDisk: true);
+            }
+
+            return temporary;
         }
 
         public async Task<bool> TryReplaceAsync(byte[] content, string version, CancellationToken cancellationToken)
@@ -108,13 +152,7 @@ public sealed partial class PosixRepository : RepositoryKind
                 return false;
             }
 
-            var temporary = $"{path}.{Guid.NewGuid():N}.tmp";
-            await using (var file = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None))
-            {
-                await file.WriteAsync(content, cancellationToken).ConfigureAwait(false);
-                file.Flush(flushToDisk: true);
-            }
-
+            var temporary = await WriteTemporaryAsync(content, cancellationToken).ConfigureAwait(false);
             File.Move(temporary, path, overwrite: true);
             return true;
         }
@@ -131,6 +169,13 @@ public sealed partial class PosixRepository : RepositoryKind
         {
         }
     }
+
+    private const int EPerm = 1;
+    private const int EExist = 17;
+    private const int EOpNotSupp = 95;
+
+    [LibraryImport("libc", EntryPoint = "link", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    private static partial int Link(string existing, string created);
 
     [LibraryImport("libc", EntryPoint = "access", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
     private static partial int Access(string path, int mode);

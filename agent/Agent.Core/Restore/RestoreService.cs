@@ -18,7 +18,7 @@ public sealed partial class RestoreService(
     PgBackRestClient pgBackRest,
     OperationRegistry operations,
     ArchiveService archive,
-    PostgresClient postgres,
+    PostgresReadingCache postgres,
     AgentOptions options,
     StatusCache cache,
     RecoveryReachedWatcher recoveryReached,
@@ -70,7 +70,7 @@ public sealed partial class RestoreService(
         await cache.WaitForFirstReadAsync(cancellationToken).ConfigureAwait(false);
         var snapshot = cache.Snapshot();
         var stats = archive.GetStats();
-        var archiver = await postgres.GetArchiverStatsAsync(cancellationToken).ConfigureAwait(false);
+        var archiver = (await postgres.GetAsync(TimeSpan.Zero, cancellationToken).ConfigureAwait(false)).Archiver;
         var windows = repos.Select(r => RecoveryWindow.Current(snapshot.Info, r, stats, archiver, snapshot.Repositories[r - 1].Continuity)).ToList();
         return new Cached<IReadOnlyList<RecoveryWindow>>(windows, snapshot.InfoReadAt);
     }

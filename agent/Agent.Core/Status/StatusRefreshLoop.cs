@@ -4,8 +4,9 @@ using Microsoft.Extensions.Hosting;
 namespace Backrest.Agent.Core.Status;
 
 /// <summary>Refreshes the status cache every Agent:Status:IntervalSeconds, from start-up on. A refresh never waits for
-/// the previous one: a repository still being read or probed is skipped until it finishes.</summary>
-public sealed class StatusRefreshLoop(StatusCache cache, AgentOptions options, TimeProvider time) : BackgroundService
+/// the previous one: a repository still being read or probed is skipped until it finishes. It also reads each
+/// repository's backup lease (another agent's shows in status).</summary>
+public sealed class StatusRefreshLoop(StatusCache cache, Cluster.BackupLease lease, AgentOptions options, TimeProvider time) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -13,6 +14,7 @@ public sealed class StatusRefreshLoop(StatusCache cache, AgentOptions options, T
         do
         {
             cache.StartRefresh(stoppingToken);
+            lease.StartReading(stoppingToken);
         }
         while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false));
     }

@@ -20,7 +20,7 @@ internal sealed class BackupAgentService(
     RetentionService retention,
     Core.Verify.VerifyService verify,
     Core.Drills.DrillService drills,
-    Core.Postgres.PostgresClient postgres,
+    Core.Postgres.PostgresReadingCache postgres,
     Core.Configuration.AgentOptions options,
     TimeProvider time) : BackupAgent.BackupAgentBase
 {
@@ -136,7 +136,8 @@ internal sealed class BackupAgentService(
 
     public override async Task<GetRoleReply> GetRole(GetRoleRequest request, ServerCallContext context)
     {
-        var role = await postgres.GetRoleAsync(context.CancellationToken);
+        var reading = await postgres.GetAsync(context.CancellationToken);
+        var role = reading.Role;
         var reply = new GetRoleReply
         {
             PostgresUp = role.Up,
@@ -148,6 +149,7 @@ internal sealed class BackupAgentService(
             Stanza = options.Stanza,
             Member = options.Cluster.ResolveMember(),
             BackupFrom = options.Cluster.BackupFrom,
+            ReadAgeSeconds = Math.Max(0, (time.GetUtcNow() - reading.ReadAt).TotalSeconds),
         };
         if (role.ReplayLagSeconds is { } lag)
         {

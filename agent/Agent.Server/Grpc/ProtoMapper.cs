@@ -148,6 +148,7 @@ internal static class ProtoMapper
                 Version = s.Postgres.Version,
                 DataDirectory = s.DataDirectory,
                 Error = s.Postgres.Error ?? "",
+                ReadAgeSeconds = s.PostgresReadAt is { } postgresReadAt ? Math.Max(0, (s.Now - postgresReadAt).TotalSeconds) : 0,
             },
             Pgbackrest = new V1.PgBackRestStatus
             {
@@ -213,6 +214,17 @@ internal static class ProtoMapper
         status.Warnings.AddRange(snapshot.Repositories.Where(r => r.Continuity is { Continuous: false })
             .Select(r => $"repo{r.Repo}: {r.Continuity!.Describe()}"));
         status.Warnings.AddRange(s.Verify.Values.Where(v => !v.Ok).OrderBy(v => v.Repo).Select(v => v.Describe()));
+        status.BackupLeases.AddRange(s.BackupLeases.Select(l => new V1.BackupLeaseState
+        {
+            Repo = l.Record.Repo,
+            Holder = l.Record.Holder,
+            Operation = l.Record.Description,
+            OperationId = l.Record.OperationId ?? "",
+            Since = ToTimestamp(l.Record.Acquired),
+            Expires = ToTimestamp(l.Record.Expires),
+            HeldHere = l.HeldHere,
+            ReadAgeSeconds = Math.Max(0, (s.Now - l.ReadAt).TotalSeconds),
+        }));
         if (s.LastRecoveryEnd is { } end)
         {
             status.LastRecoveryEnd = new V1.RecoveryEnd

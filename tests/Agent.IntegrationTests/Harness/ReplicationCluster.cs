@@ -42,15 +42,19 @@ public sealed class ReplicationCluster : IAsyncDisposable
     /// <summary>The primary (stanza created, a table t of <paramref name="rows"/> rows) and <paramref name="replicas"/> streaming replicas.</summary>
     /// <param name="perMember">Extra settings of one member's agent (pg-0 is the primary, pg-1... the replicas).</param>
     /// <param name="onPrimary">Called with the primary's PostgreSQL before the replicas' settings are asked for.</param>
+    /// <param name="security">How the harness's clients reach every agent (for agents that serve TLS).</param>
     public static async Task<ReplicationCluster> CreateAsync(int replicas, int rows = 1000,
-        Func<string, IReadOnlyDictionary<string, string?>?>? perMember = null, Action<PostgresCluster>? onPrimary = null)
+        Func<string, IReadOnlyDictionary<string, string?>?>? perMember = null, Action<PostgresCluster>? onPrimary = null,
+        ClientSecurity? security = null)
     {
+        security ??= new ClientSecurity();
         var instances = replicas + 1;
         var primary = await TestEnvironment.CreateAsync(new TestEnvironmentOptions
         {
             Stanza = Stanza,
             AgentSettings = ClusterSettings(instances, "pg-0", perMember?.Invoke("pg-0")),
             PostgresConfig = ["max_wal_senders = 10", "wal_keep_size = '256MB'"],
+            ClientSecurity = security,
         });
         onPrimary?.Invoke(primary.Postgres);
         var cluster = new ReplicationCluster(primary);
@@ -60,13 +64,19 @@ public sealed class ReplicationCluster : IAsyncDisposable
             await primary.Postgres.ExecuteAsync($"create table t as select g as id from generate_series(1, {rows}) g");
             for (var i = 1; i <= replicas; i++)
             {
-                cluster.Replicas.Add(await Replica.StartAsync(primary, $"pg-{i}", ClusterSettings(instances, $"pg-{i}", perMember?.Invoke($"pg-{i}"))));
+                cluster.Replicas.Add(await Replica.StartAsync(primary, $"pg-{i}", ClusterSettings(instances, $"pg-{i}", perMember?.Invoke($"pg-{i}")), security));
             }
 
             await AgentTestExtensions.WaitUntilAsync(
                 async () => await primary.Postgres.ScalarAsync<long>("select count(*) from pg_stat_replication where state = 'streaming'") == replicas,
                 TimeSpan.FromSeconds(30),
                 () => $"{replicas} replicas are not streaming");
+            // As their agents report it too: GetRole answers from a PostgreSQL reading up to a second old.
+            await AgentTestExtensions.WaitUntilAsync(
+                async () => (await Task.WhenAll(cluster.Replicas.Select(r => r.Agent.Client.GetRoleAsync(new V1.GetRoleRequest()).ResponseAsync)))
+                    .All(role => role.ReceiveLsn.Length > 0),
+                TimeSpan.FromSeconds(30),
+                () => "the replicas' agents do not report a streaming standby");
             return cluster;
         }
         catch
@@ -103,7 +113,8 @@ public sealed class Replica : IAsyncDisposable
 
     public AgentProcess Agent { get; }
 
-    public static async Task<Replica> StartAsync(TestEnvironment primary, string member, IReadOnlyDictionary<string, string?> settings)
+    public static async Task<Replica> StartAsync(TestEnvironment primary, string member, IReadOnlyDictionary<string, string?> settings,
+        ClientSecurity? security = null)
     {
         var directory = TestDirectory.Create();
         var data = directory.Combine("data");
@@ -131,6 +142,7 @@ public sealed class Replica : IAsyncDisposable
             SocketDirectory = postgres.SocketDirectory,
             PostgresPort = postgres.Port,
             Settings = agentSettings,
+            ClientSecurity = security ?? new ClientSecurity(),
         });
         if (agent.ArchiveSocket != socket)
         {
