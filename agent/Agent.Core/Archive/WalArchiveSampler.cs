@@ -37,6 +37,7 @@ public sealed partial class WalArchiveSampler(
 {
     private WalArchiveSample? _last;
     private long? _segmentSize;
+    private bool _failing;
 
     /// <summary>The newest sample; null before the first (the first is taken as the agent starts).</summary>
     public WalArchiveSample? Last => Volatile.Read(ref _last);
@@ -63,11 +64,18 @@ public sealed partial class WalArchiveSampler(
             try
             {
                 await SampleAsync(stoppingToken).ConfigureAwait(false);
+                _failing = false;
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
-                // The last sample stays (its time says how old it is); the next tick tries again.
-                Log.SampleFailed(logger, ex);
+                // The last sample stays (its time says how old it is); the next tick tries again. Logged once per
+                // failing stretch, not every few seconds.
+                if (!_failing)
+                {
+                    Log.SampleFailed(logger, ex);
+                }
+
+                _failing = true;
             }
         }
         while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false));
