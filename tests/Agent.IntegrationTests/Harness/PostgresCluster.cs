@@ -29,6 +29,9 @@ public sealed record PostgresClusterOptions
 
     /// <summary>Lines appended to postgresql.conf after the harness's own (so they win).</summary>
     public IReadOnlyList<string> ExtraConfig { get; init; } = [];
+
+    /// <summary>Arguments added to initdb's (e.g. --wal-segsize=1).</summary>
+    public IReadOnlyList<string> InitDbArguments { get; init; } = [];
 }
 
 /// <summary>
@@ -82,7 +85,7 @@ public sealed class PostgresCluster : IAsyncDisposable
         {
             (await OsCommand.RunAsPostgresAsync(
                 HarnessPaths.PostgresTool("initdb"),
-                ["-D", cluster.DataDirectory, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-instructions"],
+                ["-D", cluster.DataDirectory, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-instructions", .. options.InitDbArguments],
                 cancellationToken: cancellationToken)).EnsureSuccess();
 
             var socket = options.ArchiveSocket ?? directory.Combine("agent.sock");

@@ -9,6 +9,9 @@ public sealed record TestEnvironmentOptions
     /// <summary>Extra postgresql.conf lines.</summary>
     public IReadOnlyList<string> PostgresConfig { get; init; } = [];
 
+    /// <summary>Extra initdb arguments, see <see cref="PostgresClusterOptions.InitDbArguments"/>.</summary>
+    public IReadOnlyList<string> InitDbArguments { get; init; } = [];
+
     /// <summary>Extra agent configuration, see <see cref="AgentProcessOptions.Settings"/>.</summary>
     public IReadOnlyDictionary<string, string?> AgentSettings { get; init; } = new Dictionary<string, string?>();
 
@@ -58,7 +61,7 @@ public sealed class TestEnvironment : IAsyncDisposable
         {
             var socket = directory.Combine("agent.sock");
             postgres = await PostgresCluster.CreateAsync(
-                new PostgresClusterOptions { Directory = directory, ArchiveSocket = socket, ExtraConfig = options.PostgresConfig },
+                new PostgresClusterOptions { Directory = directory, ArchiveSocket = socket, ExtraConfig = options.PostgresConfig, InitDbArguments = options.InitDbArguments },
                 cancellationToken);
             agent = new AgentProcess(AgentProcessOptions.For(postgres, options.Stanza) with
             {

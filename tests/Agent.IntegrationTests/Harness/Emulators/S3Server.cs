@@ -40,6 +40,20 @@ public sealed class S3Server : StorageEmulator
 
     public override Task DeleteObjectAsync(string name) => DeleteAnonymouslyAsync(ObjectUrl(name));
 
+    /// <summary>Stores each of <paramref name="names"/> (full keys, no leading '/') holding <paramref name="content"/>, without credentials.</summary>
+    public async Task PutObjectsAsync(IEnumerable<string> names, byte[] content)
+    {
+        using var http = new HttpClient(TestCertificates.Instance.CreateTrustingHandler()) { Timeout = TimeSpan.FromSeconds(30) };
+        await Parallel.ForEachAsync(names, new ParallelOptions { MaxDegreeOfParallelism = 8 }, async (name, cancellationToken) =>
+        {
+            using var response = await http.PutAsync(ObjectUrl(name), new ByteArrayContent(content), cancellationToken);
+            if (!response.IsSuccessStatusCode)
+            {
+                throw new InvalidOperationException($"PUT {name} answered HTTP {(int)response.StatusCode}: {await response.Content.ReadAsStringAsync(cancellationToken)}");
+            }
+        });
+    }
+
     protected override string ListUrl(string prefix, string? pageToken) =>
         $"{Url}/{Bucket}?list-type=2&prefix={prefix}" + (pageToken is null ? "" : $"&continuation-token={pageToken}");
 
