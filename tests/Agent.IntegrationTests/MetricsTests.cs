@@ -96,6 +96,26 @@ public sealed class MetricsTests
         Assert.DoesNotContain("pgbackrest_backup_last_completion_timestamp_seconds{", before);
     }
 
+    [Fact]
+    public async Task Metrics_PostgresStopped_ArchiverFiguresAbsentBacklogStillSampled()
+    {
+        await using var env = await TestEnvironment.CreateAsync();
+        using var http = new HttpClient();
+        const string archived = "pgbackrest_pg_archiver_archived_total{";
+        await ScrapeUntilAsync(http, env, t => t.Contains(archived, StringComparison.Ordinal));
+
+        await env.Postgres.StopAsync();
+        // Unknown while PostgreSQL does not answer: absent, not the last figures seen (the background sample drops them).
+        var text = await ScrapeUntilAsync(http, env, t => !t.Contains(archived, StringComparison.Ordinal));
+
+        Assert.DoesNotContain(archived, text);
+        Assert.DoesNotContain("pgbackrest_pg_archiver_last_archived_timestamp_seconds{", text);
+        // pg_wal is still there to list.
+        Assert.True(Value(text, "pgbackrest_wal_archive_ready_files", "stanza") >= 0);
+        var sampled = Value(text, "pgbackrest_wal_archive_sampled_timestamp_seconds", "stanza");
+        Assert.InRange(DateTimeOffset.UtcNow.ToUnixTimeSeconds() - sampled, -1, 30);
+    }
+
     /// <summary>Scrapes until the exposition satisfies the condition (figures that settle in the background), at most 30 s.</summary>
     private static async Task<string> ScrapeUntilAsync(HttpClient http, TestEnvironment env, Func<string, bool> condition)
     {

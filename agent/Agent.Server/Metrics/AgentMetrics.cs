@@ -167,13 +167,11 @@ internal sealed class AgentMetrics
         SetOrRemove(_asyncErrors, sample?.AsyncErrorFiles, stanza);
 
         var archiver = sample?.Archiver;
-        if (archiver is not null)
-        {
-            _pgArchived.WithLabels(stanza).Set(archiver.ArchivedCount);
-            _pgFailed.WithLabels(stanza).Set(archiver.FailedCount);
-            SetTimestamp(_pgLastArchived.WithLabels(stanza), archiver.LastArchivedTime);
-            SetTimestamp(_pgLastFailed.WithLabels(stanza), archiver.LastFailedTime);
-        }
+        // While PostgreSQL does not answer the sample has no archiver figures: absent, not the last ones seen.
+        SetOrRemove(_pgArchived, archiver?.ArchivedCount, stanza);
+        SetOrRemove(_pgFailed, archiver?.FailedCount, stanza);
+        SetOrRemove(_pgLastArchived, Seconds(archiver?.LastArchivedTime), stanza);
+        SetOrRemove(_pgLastFailed, Seconds(archiver?.LastFailedTime), stanza);
 
         foreach (var ((kind, repo, decision), count) in _operations.Decisions.Snapshot())
         {
