@@ -99,8 +99,7 @@ public sealed class BackupService(
         try
         {
             // Inside the operation (a checkpoint may take a while) and only once the repository is ours.
-            handle.ReportPhase("checkpoint after a promotion, if needed");
-            await postgres.CheckpointIfTimelineChangedAsync(either.Token).ConfigureAwait(false);
+            await postgres.CheckpointIfTimelineChangedAsync(handle.ReportPhase, either.Token).ConfigureAwait(false);
             return await RunAsync(handle, type, repo, either.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (claim.LostReason is { } why && !cancellationToken.IsCancellationRequested)

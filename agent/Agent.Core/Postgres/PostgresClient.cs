@@ -153,7 +153,8 @@ public sealed partial class PostgresClient(AgentOptions options, TimeProvider ti
     /// PostgreSQL only requests that checkpoint, spread over checkpoint_completion_target: on a new primary whose current
     /// WAL timeline is ahead of its last checkpoint's, run CHECKPOINT now. Returns the timelines when it did.
     /// </summary>
-    public async Task<(long From, long To)?> CheckpointIfTimelineChangedAsync(CancellationToken cancellationToken)
+    /// <param name="checkpointing">Called just before CHECKPOINT runs (the backup shows it as its phase).</param>
+    public async Task<(long From, long To)?> CheckpointIfTimelineChangedAsync(Action<string> checkpointing, CancellationToken cancellationToken)
     {
         const string sql = """
             select (pg_control_checkpoint()).timeline_id::bigint,
@@ -181,6 +182,7 @@ public sealed partial class PostgresClient(AgentOptions options, TimeProvider ti
                 return null;
             }
 
+            checkpointing($"checkpoint: promoted to timeline {current}, last checkpoint on {checkpointed}");
             await using var checkpoint = new NpgsqlCommand("checkpoint", connection);
             checkpoint.CommandTimeout = 300; // it writes every dirty buffer at once
             await checkpoint.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
