@@ -26,7 +26,14 @@ public sealed record RecoveryWindow(
     /// <summary>The newest segment the archive holds, gap or not (<see cref="LatestWal"/> stops before a gap).</summary>
     public string? NewestArchivedWal { get; init; }
 
-    public static RecoveryWindow For(StanzaInfo info, int repo, string? lastArchivedWal, DateTimeOffset? lastArchivedTime)
+    public static RecoveryWindow For(StanzaInfo info, int repo, string? lastArchivedWal, DateTimeOffset? lastArchivedTime) =>
+        Of(info, repo).WithArchived(lastArchivedWal, lastArchivedTime);
+
+    /// <summary>
+    /// What the catalog alone says (no time for the newest segment): one pass over every backup, so the status cache
+    /// computes it once per info read (<see cref="Status.RepositoryInfoRead.Window"/>) rather than each reader.
+    /// </summary>
+    public static RecoveryWindow Of(StanzaInfo info, int repo)
     {
         // The current database is the newest generation: after a stanza-upgrade, backups of the older one hold another
         // PostgreSQL version's data and WAL, so the window starts at the first backup of the current one.
@@ -34,16 +41,21 @@ public sealed record RecoveryWindow(
         var oldest = info.Backups.Where(b => b.RepoKey == repo && (currentDb is null || b.DatabaseId == currentDb.Id)).MinBy(b => b.Stop);
         // The newest archive of the current database (a stanza-upgrade starts a new archive id).
         var archive = info.Archives.Where(a => a.RepoKey == repo && (currentDb is null || a.DatabaseId == currentDb.Id)).LastOrDefault();
-        var latestWal = archive?.Max;
-        // The archiver's last time applies only if that segment is the repository's newest, or a file archived right after
-        // it that is named after it (a backup that starts and stops in one segment archives that segment, then
-        // "<segment>.<offset>.backup", which sorts after it).
-        DateTimeOffset? latestTime = latestWal is not null && lastArchivedWal is not null &&
-            (lastArchivedWal == latestWal || lastArchivedWal.StartsWith(latestWal + ".", StringComparison.Ordinal))
-                ? lastArchivedTime
-                : null;
-        return new RecoveryWindow(repo, oldest?.Stop, oldest?.Label, oldest?.LsnStop, latestWal, latestTime);
+        return new RecoveryWindow(repo, oldest?.Stop, oldest?.Label, oldest?.LsnStop, archive?.Max, null);
     }
+
+    /// <summary>
+    /// The archiver's last time applies only if that segment is the repository's newest, or a file archived right after
+    /// it that is named after it (a backup that starts and stops in one segment archives that segment, then
+    /// "&lt;segment&gt;.&lt;offset&gt;.backup", which sorts after it).
+    /// </summary>
+    private RecoveryWindow WithArchived(string? lastArchivedWal, DateTimeOffset? lastArchivedTime) => this with
+    {
+        LatestTime = LatestWal is not null && lastArchivedWal is not null &&
+            (lastArchivedWal == LatestWal || lastArchivedWal.StartsWith(LatestWal + ".", StringComparison.Ordinal))
+                ? lastArchivedTime
+                : null,
+    };
 
     /// <summary>
     /// The window from cached info and the agent's archive figures: the newest WAL is the later of the info's archive max
@@ -54,11 +66,15 @@ public sealed record RecoveryWindow(
     /// With the repository's <paramref name="continuity"/> (its archive as last listed) showing a gap, the window ends at
     /// the segment before the gap: a restore to latest stops there, whatever was archived after it.
     /// </remarks>
-    public static RecoveryWindow Current(StanzaInfo? info, int repo, ArchiveStats stats, ArchiverStats? archiver, ArchiveContinuity? continuity)
+    public static RecoveryWindow Current(StanzaInfo? info, int repo, ArchiveStats stats, ArchiverStats? archiver, ArchiveContinuity? continuity) =>
+        Current(info is null ? null : Of(info, repo), repo, stats, archiver, continuity);
+
+    /// <summary>The same from the catalog's part already computed (<see cref="Of"/>); null when the catalog is unknown.</summary>
+    public static RecoveryWindow Current(RecoveryWindow? catalog, int repo, ArchiveStats stats, ArchiverStats? archiver, ArchiveContinuity? continuity)
     {
         var lastWal = archiver?.LastArchivedWal ?? stats.LastArchivedWal;
         var lastTime = archiver?.LastArchivedTime ?? stats.LastArchivedTime;
-        var window = info is null ? new RecoveryWindow(repo, null, null, null, null, null) : For(info, repo, lastWal, lastTime);
+        var window = catalog?.WithArchived(lastWal, lastTime) ?? new RecoveryWindow(repo, null, null, null, null, null);
         if (stats.LastArchivedWal is { Length: 24 } pushed && window.LatestWal is { } known && string.CompareOrdinal(pushed, known) > 0)
         {
             window = window with

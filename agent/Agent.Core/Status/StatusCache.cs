@@ -12,6 +12,9 @@ public sealed record RepositoryInfoRead(StanzaInfo? Info, DateTimeOffset? ReadAt
     /// <summary>The catalog of <see cref="Info"/> per backup type, computed when the read was stored; null before.</summary>
     public BackupSummary? Summary { get; init; }
 
+    /// <summary>The recovery window <see cref="Info"/> gives (<see cref="Restore.RecoveryWindow.Of"/>), computed when the read was stored.</summary>
+    public Restore.RecoveryWindow? Window { get; init; }
+
     /// <summary>When info of this repository was last tried, whatever came of it; null while never.</summary>
     public DateTimeOffset? TriedAt => ReadAt > ErrorAt || ErrorAt is null ? ReadAt : ErrorAt;
 
@@ -369,7 +372,7 @@ public sealed partial class StatusCache
             foreach (var slot in _slots.Where(s => repo is null || s.Repo == repo))
             {
                 var own = ForRepository(info, slot.Repo);
-                slot.Read = new RepositoryInfoRead(own, readAt, null, null) { Summary = BackupSummary.Of(own) };
+                slot.Read = new RepositoryInfoRead(own, readAt, null, null) { Summary = BackupSummary.Of(own), Window = Restore.RecoveryWindow.Of(own, slot.Repo) };
             }
         }
 

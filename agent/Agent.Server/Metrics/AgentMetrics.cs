@@ -195,8 +195,8 @@ internal sealed class AgentMetrics
         foreach (var r in snapshot.Repositories)
         {
             var key = r.Repo.ToString();
-            // The repository's own info: merging every repository's catalog on each scrape would cost with its size.
-            var window = RecoveryWindow.Current(r.Read.Info, r.Repo, stats, archiver, r.Continuity);
+            // The catalog's part was computed when the info was read: a scrape does not walk the backups.
+            var window = RecoveryWindow.Current(r.Read.Window, r.Repo, stats, archiver, r.Continuity);
             SetOrRemove(_windowEarliest, Seconds(window.EarliestTime), stanza, key);
             SetOrRemove(_windowLatest, Seconds(window.LatestTime), stanza, key);
             SetOrRemove(_archiveMaxLsn, LsnBytes(window.NewestArchivedWal, sample?.WalSegmentSize), stanza, key);
