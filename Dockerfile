@@ -39,9 +39,10 @@ COPY --from=build /out/cli/backrestctl /usr/local/bin/backrestctl
 # (Agent:Postgres:ArchiveClientPath), since the PostgreSQL container has neither .NET nor pgBackRest.
 COPY --from=build /out/archive-client/pgbackrest-archive /opt/backrest-agent/pgbackrest-archive
 USER 999:999
-# A 2 MiB gen0 budget (the default follows the CPU's cache size): ~10 MiB less resident memory after a burst of gRPC
-# calls for a few more, short, gen0 collections (tests/bench/footprint.sh). Only an environment variable sets it.
-ENV DOTNET_GCgen0size=0x200000
+# A 2 MiB gen0 budget (the default follows the CPU's cache size): less resident memory after a burst of gRPC calls for a
+# few more, short, gen0 collections (tests/bench/footprint.sh). Only an environment variable sets it, in hex without
+# "0x": the NativeAOT runtime ignores a value with that prefix.
+ENV DOTNET_GCgen0size=200000
 WORKDIR /opt/backrest-agent
 EXPOSE 7480 9187
 ENTRYPOINT ["/usr/bin/tini", "--", "/opt/backrest-agent/backrest-agent"]

@@ -149,6 +149,37 @@ public sealed partial class RepositoryReachabilityTests(StorageEmulators emulato
         Assert.True((await WaitForProbeAsync(env, repo: 1, r => r.Reachable)).Reachable);
     });
 
+    /// <summary>
+    /// A service-account key (KeyType service) is JSON the GCS client reads by reflection, which NativeAOT keeps only
+    /// for the assemblies the agent's project roots: read whole, the client signs its requests with the key (the
+    /// emulator takes any bearer token) and the probe succeeds; dropped by the trimmer, the key would not parse.
+    /// </summary>
+    [Fact]
+    public Task Probe_GcsServiceAccountKey_ReadAndUsed() => output.OnFailureAsync(emulators.LogTails, async () =>
+    {
+        using var keys = TestDirectory.Create();
+        using var rsa = System.Security.Cryptography.RSA.Create(2048);
+        var key = System.Text.Json.JsonSerializer.Serialize(new Dictionary<string, string>
+        {
+            ["type"] = "service_account",
+            ["project_id"] = "backrest-test",
+            ["private_key_id"] = "test-key",
+            ["private_key"] = rsa.ExportPkcs8PrivateKeyPem(),
+            ["client_email"] = "agent@backrest-test.iam.gserviceaccount.com",
+            ["client_id"] = "1",
+            ["token_uri"] = "https://oauth2.googleapis.com/token",
+        });
+        var settings = new Dictionary<string, string?>(emulators.Gcs.RepositorySettings(1, emulators.UniquePath("service-key")))
+        {
+            ["Agent__Repositories__1__Gcs__KeyType"] = "service",
+            ["Agent__Repositories__1__Gcs__Key"] = keys.WriteFile("gcs-key.json", key),
+        };
+
+        await using var env = await CreateAsync(settings);
+
+        Assert.True((await WaitForProbeAsync(env, repo: 2, r => r.Reachable)).Reachable);
+    });
+
     [Fact]
     public async Task Probe_PosixDirectoryTurnsReadOnly_PermissionWithinOneInterval()
     {

@@ -150,7 +150,7 @@ done
 scrapes dead
 
 echo
-echo "== Agent footprint (${AGENT_EXE:+NativeAOT $(basename "$AGENT_EXE")}${AGENT_EXE:-dotnet $(basename "$AGENT_DLL")}; $(nproc) CPUs)"
+echo "== Agent footprint ($([[ -n $AGENT_EXE ]] && echo "$(basename "$AGENT_EXE"), NativeAOT" || echo "dotnet $(basename "$AGENT_DLL")"); $(nproc) CPUs)"
 printf '%-46s %s\n' "start -> ready (s), $STARTS starts" "${ready[*]}"
 printf '%-46s %10s   max %s   target <= 1 s: %s\n' "start -> ready median (s)" "$(median "${ready[@]}")" \
     "$(percentile 100 "${ready[@]}")" "$(meets "$(median "${ready[@]}")" '<=' 1)"

@@ -343,7 +343,7 @@ agent_start() {
         HOME="$home"
         DOTNET_CLI_TELEMETRY_OPTOUT=1
         DOTNET_NOLOGO=1
-        DOTNET_GCgen0size=0x200000   # as the image sets it (Dockerfile)
+        DOTNET_GCgen0size=200000     # as the image sets it (Dockerfile; hex without 0x, which NativeAOT ignores)
         Agent__Stanza=demo
         Agent__Postgres__DataDirectory="$data"
         Agent__Postgres__SocketDirectory="$BENCH_DIR"

@@ -177,12 +177,12 @@ public sealed partial class DrillService(
 
             // pg_ctl returns once recovery has started (with hot standby off the postmaster reports "standby" to it); the
             // cluster accepts connections only after it replayed the whole archive and promoted.
-            var connectionString = ConnectionString(sockets, port);
-            await WaitUntilOpenAsync(connectionString, data, log, cancellationToken).ConfigureAwait(false);
+            await using var restored = PostgresClient.CreateDataSource(ConnectionString(sockets, port));
+            await WaitUntilOpenAsync(restored, data, log, cancellationToken).ConfigureAwait(false);
             var replay = clock.Elapsed;
 
             handle.ReportPhase("running the check query");
-            var (check, segmentSize) = await CheckAsync(connectionString, cancellationToken).ConfigureAwait(false);
+            var (check, segmentSize) = await CheckAsync(restored, cancellationToken).ConfigureAwait(false);
             var (lsn, recoveredTime) = RecoveryLog.EndOfRecovery(File.ReadLines(log));
 
             handle.ReportPhase("comparing with the newest archived WAL");
@@ -293,14 +293,14 @@ public sealed partial class DrillService(
     }.ConnectionString;
 
     /// <summary>Polls until the restored cluster accepts a connection out of recovery; fails when it dies or the timeout passes.</summary>
-    private async Task WaitUntilOpenAsync(string connectionString, string data, string log, CancellationToken cancellationToken)
+    private async Task WaitUntilOpenAsync(NpgsqlDataSource restored, string data, string log, CancellationToken cancellationToken)
     {
         var deadline = time.GetUtcNow().AddMinutes(options.Drills.TimeoutMinutes);
         while (true)
         {
             try
             {
-                await using var connection = new NpgsqlConnection(connectionString);
+                await using var connection = restored.CreateConnection();
                 await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
                 await using var recovery = new NpgsqlCommand("select pg_is_in_recovery()", connection);
                 if (await recovery.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is false)
@@ -331,19 +331,21 @@ public sealed partial class DrillService(
         }
     }
 
-    private async Task<(IReadOnlyList<string> Row, long SegmentSize)> CheckAsync(string connectionString, CancellationToken cancellationToken)
+    private async Task<(IReadOnlyList<string> Row, long SegmentSize)> CheckAsync(NpgsqlDataSource restored, CancellationToken cancellationToken)
     {
-        await using var connection = new NpgsqlConnection(connectionString);
+        await using var connection = restored.CreateConnection();
         await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
         var row = new List<string>();
-        await using (var command = new NpgsqlCommand(options.Drills.CheckQuery is { Length: > 0 } query ? query : DefaultCheckQuery, connection))
+        // Every column in PostgreSQL's text form: the query is the user's, of any column types, and shown as text.
+        await using (var command = new NpgsqlCommand(options.Drills.CheckQuery is { Length: > 0 } query ? query : DefaultCheckQuery, connection)
+                     { AllResultTypesAreUnknown = true })
         await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
         {
             if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
             {
                 for (var i = 0; i < reader.FieldCount; i++)
                 {
-                    row.Add($"{reader.GetName(i)}={(reader.IsDBNull(i) ? "null" : Convert.ToString(reader.GetValue(i), System.Globalization.CultureInfo.InvariantCulture))}");
+                    row.Add($"{reader.GetName(i)}={(reader.IsDBNull(i) ? "null" : reader.GetString(i))}");
                 }
             }
         }

@@ -40,7 +40,7 @@ public sealed partial class PostgresClient(AgentOptions options, TimeProvider ti
     private static readonly TimeSpan ArchiverWakeInterval = TimeSpan.FromMinutes(1);
     private DateTimeOffset _lastArchiverWake = DateTimeOffset.MinValue;
 
-    private readonly string _connectionString = new NpgsqlConnectionStringBuilder
+    private readonly NpgsqlDataSource _dataSource = CreateDataSource(new NpgsqlConnectionStringBuilder
     {
         Host = options.Postgres.SocketDirectory,
         Port = options.Postgres.Port,
@@ -51,13 +51,21 @@ public sealed partial class PostgresClient(AgentOptions options, TimeProvider ti
         ApplicationName = "backrest-agent",
         // A status probe must not hold connections open between calls.
         Pooling = false,
-    }.ConnectionString;
+    }.ConnectionString);
+
+    /// <summary>
+    /// Npgsql's slim data source: the agent reads booleans, numbers, text and timestamps only, and the full one's type
+    /// support (JSON, arrays, ranges, geometry, ...) made the NativeAOT binary, and the memory it takes at start-up,
+    /// larger (tests/bench/footprint.sh).
+    /// </summary>
+    public static NpgsqlDataSource CreateDataSource(string connectionString) =>
+        new NpgsqlSlimDataSourceBuilder(connectionString).Build();
 
     public async Task<PostgresState> GetStateAsync(CancellationToken cancellationToken)
     {
         try
         {
-            await using var connection = new NpgsqlConnection(_connectionString);
+            await using var connection = _dataSource.CreateConnection();
             await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
             await using var command = new NpgsqlCommand("select pg_is_in_recovery(), current_setting('server_version')", connection);
             await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
@@ -94,7 +102,7 @@ public sealed partial class PostgresClient(AgentOptions options, TimeProvider ti
             """;
         try
         {
-            await using var connection = new NpgsqlConnection(_connectionString);
+            await using var connection = _dataSource.CreateConnection();
             await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
             await using var command = new NpgsqlCommand(sql, connection);
             await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
@@ -126,7 +134,7 @@ public sealed partial class PostgresClient(AgentOptions options, TimeProvider ti
     {
         try
         {
-            await using var connection = new NpgsqlConnection(_connectionString);
+            await using var connection = _dataSource.CreateConnection();
             await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
             await using var command = new NpgsqlCommand(
                 "select archived_count, failed_count, last_archived_wal, last_archived_time, last_failed_wal, last_failed_time from pg_stat_archiver",
@@ -202,7 +210,7 @@ public sealed partial class PostgresClient(AgentOptions options, TimeProvider ti
     {
         try
         {
-            await using var connection = new NpgsqlConnection(_connectionString);
+            await using var connection = _dataSource.CreateConnection();
             await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
             // pg_settings gives the size in bytes (unit B) whatever SHOW would print ("16MB").
             await using var command = new NpgsqlCommand("select setting::bigint from pg_settings where name = 'wal_segment_size'", connection);
@@ -240,7 +248,7 @@ public sealed partial class PostgresClient(AgentOptions options, TimeProvider ti
             }
 
             _lastArchiverWake = now;
-            await using var connection = new NpgsqlConnection(_connectionString);
+            await using var connection = _dataSource.CreateConnection();
             await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
             await using var command = new NpgsqlCommand("select pg_reload_conf()", connection);
             await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
