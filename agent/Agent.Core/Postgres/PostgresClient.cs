@@ -171,7 +171,7 @@ public sealed partial class PostgresClient(AgentOptions options, TimeProvider ti
             """;
         try
         {
-            await using var connection = new NpgsqlConnection(_connectionString);
+            await using var connection = _dataSource.CreateConnection();
             await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
             long checkpointed, current;
             await using (var command = new NpgsqlCommand(sql, connection))
