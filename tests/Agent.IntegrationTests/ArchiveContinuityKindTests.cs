@@ -41,6 +41,11 @@ public sealed class ArchiveContinuityKindTests(StorageEmulators emulators, ITest
 
         var verify = await VerifyAzureAsync(env);
         Assert.True((verify.Ok, verify.Errors) == (true, 0L), verify.ToString());
+        // On s3rver verify finds no archive and prints "status: ok": the agent does not call that proof of the WAL.
+        var s3 = await VerifyAsync(env, 2);
+        Assert.False(s3.Ok, s3.ToString());
+        Assert.Equal(0, s3.Errors);
+        Assert.Matches("^repo2: verify checked no WAL segment, yet the archive holds segments up to [0-9A-F]{24}: ", s3.Description);
 
         // The encrypted repository really is: pgBackRest's files there are OpenSSL-salted, though their names are plain.
         var encrypted = ArchiveContinuityTests.ArchivedFile(env, segments[1]);
@@ -218,13 +223,15 @@ public sealed class ArchiveContinuityKindTests(StorageEmulators emulators, ITest
     /// <summary>
     /// pgBackRest's verify of repo4 (azure), through the agent: it reads every backup file and archived segment there.
     /// Not s3: s3rver leaves the archive id's "directory" (no object directly in it) out of a delimited listing, so
-    /// verify finds no archive there at all ("archiveId: none found") and checks no WAL.
+    /// verify finds no archive there at all ("archiveId: none found") and checks no WAL (the agent reports that).
     /// </summary>
-    private static async Task<VerifyReport> VerifyAzureAsync(TestEnvironment env)
+    private static Task<VerifyReport> VerifyAzureAsync(TestEnvironment env) => VerifyAsync(env, 4);
+
+    private static async Task<VerifyReport> VerifyAsync(TestEnvironment env, int repo)
     {
-        var done = await env.WaitAsync(await env.Client.VerifyAsync(new VerifyRequest { Repo = 4 }));
+        var done = await env.WaitAsync(await env.Client.VerifyAsync(new VerifyRequest { Repo = repo }));
         var report = Assert.Single(done.Verify.Repositories);
-        Assert.Equal(4, report.Repo);
+        Assert.Equal(repo, report.Repo);
         return report;
     }
 

@@ -19,6 +19,15 @@ public sealed record VerifyFinding(string Kind, string Name, long Checked, long 
 /// </summary>
 public sealed partial record VerifyReport(int Repo, bool Ok, IReadOnlyList<VerifyFinding> Findings, long JobErrors, string? Error, DateTimeOffset Finished)
 {
+    /// <summary>WAL segments verify read back, over every archive id it found.</summary>
+    public long WalChecked { get; init; }
+
+    /// <summary>
+    /// Why the report proves less than it says, though pgBackRest printed "status: ok": set when verify checked no WAL
+    /// while the repository's archive holds some (see <see cref="WithArchiveHeld"/>).
+    /// </summary>
+    public string? Unproven { get; init; }
+
     /// <summary>Files and WAL found invalid plus verify's own job errors; 1 when verify could not finish.</summary>
     public long Errors => Error is not null ? Math.Max(1, Findings.Sum(f => f.Invalid) + JobErrors) : Findings.Sum(f => f.Invalid) + JobErrors;
 
@@ -27,6 +36,11 @@ public sealed partial record VerifyReport(int Repo, bool Ok, IReadOnlyList<Verif
         if (Error is not null)
         {
             return $"repo{Repo}: verify could not finish: {Error}";
+        }
+
+        if (Unproven is not null)
+        {
+            return $"repo{Repo}: {Unproven}";
         }
 
         if (Ok)
@@ -45,6 +59,24 @@ public sealed partial record VerifyReport(int Repo, bool Ok, IReadOnlyList<Verif
     }
 
     /// <summary>
+    /// This report, not ok, when verify checked no WAL at all while info names archived segments in the repository up
+    /// to <paramref name="newestArchived"/>. pgBackRest finds archive ids by listing the stanza's archive path; a store
+    /// whose delimited listing leaves out a prefix holding no object directly (s3rver does) hides the whole archive
+    /// from verify, which then says "archiveId: none found" and "status: ok" (2.45).
+    /// </summary>
+    public VerifyReport WithArchiveHeld(string? newestArchived) =>
+        Error is null && Ok && WalChecked == 0 && newestArchived is not null
+            ? this with
+            {
+                Ok = false,
+                Unproven = $"verify checked no WAL segment, yet the archive holds segments up to {newestArchived}: pgBackRest " +
+                           "did not find the archive in the store's listing, so the WAL was not read back (backups were). Check " +
+                           "that the store lists prefixes the way S3 does, and rely on the archive continuity check and a " +
+                           "restore drill for this repository's WAL.",
+            }
+            : this;
+
+    /// <summary>
     /// Reads verify's text output: "status: ok|error", then per archive id "archiveId: 15-1, total WAL checked: N, total
     /// valid WAL: M" and per backup "backup: LABEL, status: valid|invalid, total files checked: N, total valid files: M",
     /// each followed by a line of counters ("missing: 0, checksum invalid: 1, ...").
@@ -52,7 +84,7 @@ public sealed partial record VerifyReport(int Repo, bool Ok, IReadOnlyList<Verif
     public static VerifyReport Parse(int repo, string output, DateTimeOffset finished)
     {
         bool? ok = null;
-        long jobErrors = 0;
+        long jobErrors = 0, walChecked = 0;
         var findings = new List<VerifyFinding>();
         (string Kind, string Name, long Checked, long Valid, bool Bad)? current = null;
         void Close(string details)
@@ -79,6 +111,7 @@ public sealed partial record VerifyReport(int Repo, bool Ok, IReadOnlyList<Verif
             else if (ArchiveLine().Match(line) is { Success: true } archive)
             {
                 Close("");
+                walChecked += long.Parse(archive.Groups[2].Value);
                 current = ("archive", archive.Groups[1].Value, long.Parse(archive.Groups[2].Value), long.Parse(archive.Groups[3].Value), false);
             }
             else if (BackupLine().Match(line) is { Success: true } backup)
@@ -97,7 +130,7 @@ public sealed partial record VerifyReport(int Repo, bool Ok, IReadOnlyList<Verif
         Close("");
         return ok is null
             ? new VerifyReport(repo, false, findings, jobErrors, "pgbackrest verify printed no status line", finished)
-            : new VerifyReport(repo, ok.Value && findings.Count == 0 && jobErrors == 0, findings, jobErrors, null, finished);
+            : new VerifyReport(repo, ok.Value && findings.Count == 0 && jobErrors == 0, findings, jobErrors, null, finished) { WalChecked = walChecked };
     }
 
     [GeneratedRegex(@"^status: (\w+)$")]

@@ -3,6 +3,7 @@ using Backrest.Agent.Core.Backups;
 using Backrest.Agent.Core.Configuration;
 using Backrest.Agent.Core.Operations;
 using Backrest.Agent.Core.PgBackRest;
+using Backrest.Agent.Core.Status;
 
 namespace Backrest.Agent.Core.Verify;
 
@@ -11,7 +12,7 @@ namespace Backrest.Agent.Core.Verify;
 /// operation in the exclusive lane, one repository after another, on demand or on a schedule. The last report of each
 /// repository is kept for status and metrics.
 /// </summary>
-public sealed class VerifyService(PgBackRestClient pgBackRest, OperationRegistry operations, AgentOptions options, TimeProvider time)
+public sealed class VerifyService(PgBackRestClient pgBackRest, StatusCache cache, OperationRegistry operations, AgentOptions options, TimeProvider time)
 {
     private readonly ConcurrentDictionary<int, VerifyReport> _last = new(LastFromHistory(operations.History));
 
@@ -60,7 +61,7 @@ public sealed class VerifyService(PgBackRestClient pgBackRest, OperationRegistry
             var result = await pgBackRest.RunAsync("verify", [$"--repo={repos[i]}", "--output=text", "--verbose"], cancellationToken,
                 keepWholeStdout: true).ConfigureAwait(false);
             var report = result.ExitCode == 0
-                ? VerifyReport.Parse(repos[i], result.Stdout, time.GetUtcNow())
+                ? VerifyReport.Parse(repos[i], result.Stdout, time.GetUtcNow()).WithArchiveHeld(NewestArchived(repos[i]))
                 : new VerifyReport(repos[i], false, [], 0, PgBackRestErrors.FromFailure("verify", result.ExitCode, result.Stderr).Message, time.GetUtcNow());
             _last[repos[i]] = report;
             reports.Add(report);
@@ -74,4 +75,9 @@ public sealed class VerifyService(PgBackRestClient pgBackRest, OperationRegistry
         handle.ReportProgress(100, "done");
         return new VerifyOutcome(reports);
     }
+
+    /// <summary>The newest segment info last named in <paramref name="repo"/>'s archive (any archive id), if any.</summary>
+    private string? NewestArchived(int repo) =>
+        cache.Snapshot().Repositories.FirstOrDefault(r => r.Repo == repo)?.Read.Info?.Archives
+            .Select(a => a.Max).OfType<string>().Max(StringComparer.Ordinal);
 }

@@ -54,11 +54,14 @@ public sealed class RecoverabilityHistoryTests : IDisposable
         var before = new OperationHistory(HistoryFile);
         before.Record(Finished("v1", OperationKind.Verify, VerifyService.Description(0), OperationState.Succeeded, Noon.AddHours(-1),
             new VerifyOutcome([new VerifyReport(1, true, [], 0, null, Noon.AddHours(-1)), new VerifyReport(2, true, [], 0, null, Noon.AddHours(-1))])));
-        before.Record(Finished("v2", OperationKind.Verify, VerifyService.Description(1), OperationState.Succeeded, Noon, new VerifyOutcome([damaged])));
+        var unproven = new VerifyReport(3, true, [], 0, null, Noon).WithArchiveHeld("000000010000000000000003");
+        before.Record(Finished("v2", OperationKind.Verify, VerifyService.Description(1), OperationState.Succeeded, Noon, new VerifyOutcome([damaged, unproven])));
 
         var last = VerifyService.LastFromHistory(new OperationHistory(HistoryFile));
 
-        Assert.Equal([1, 2], last.Keys.Order());
+        Assert.Equal([1, 2, 3], last.Keys.Order());
+        Assert.Equal((false, unproven.Unproven), (last[3].Ok, last[3].Unproven));
+        Assert.Contains("000000010000000000000003", last[3].Describe());
         Assert.False(last[1].Ok);
         Assert.Equal(1, last[1].Errors);
         Assert.Equal(damaged.Findings.Single(), last[1].Findings.Single());

@@ -66,4 +66,46 @@ public class VerifyReportTests
         Assert.False(report.Ok);
         Assert.Equal(2, report.Errors);
     }
+
+    [Fact]
+    public void ArchiveHeld_VerifyFoundNoArchive_NotOkNamesTheNewestSegment()
+    {
+        // What 2.45 printed for an s3rver repository: its delimited listing hides the archive id, so no WAL is checked.
+        const string output = """
+            stanza: s
+            status: ok
+              archiveId: none found
+              backup: 20261205-051509F, status: valid, total files checked: 964, total valid files: 964
+                missing: 0, checksum invalid: 0, size invalid: 0, other: 0
+            """;
+
+        var parsed = VerifyReport.Parse(2, output, At);
+        var report = parsed.WithArchiveHeld("000000010000000000000007");
+
+        Assert.True(parsed.Ok);
+        Assert.Equal(0, parsed.WalChecked);
+        Assert.False(report.Ok);
+        Assert.Equal(0, report.Errors);
+        Assert.StartsWith("repo2: verify checked no WAL segment, yet the archive holds segments up to 000000010000000000000007", report.Describe());
+        // An empty archive is nothing to check.
+        Assert.True(parsed.WithArchiveHeld(null).Ok);
+    }
+
+    [Fact]
+    public void ArchiveHeld_WalChecked_Unchanged()
+    {
+        const string output = """
+            stanza: s
+            status: ok
+              archiveId: 15-1, total WAL checked: 2, total valid WAL: 2
+                missing: 0, checksum invalid: 0, size invalid: 0, other: 0
+              archiveId: 15-2, total WAL checked: 1, total valid WAL: 1
+                missing: 0, checksum invalid: 0, size invalid: 0, other: 0
+            """;
+
+        var report = VerifyReport.Parse(1, output, At);
+
+        Assert.Equal(3, report.WalChecked);
+        Assert.Same(report, report.WithArchiveHeld("000000020000000000000009"));
+    }
 }
