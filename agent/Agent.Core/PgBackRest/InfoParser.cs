@@ -55,9 +55,12 @@ public sealed record BackupInfo(
 /// <summary>Parses <c>pgbackrest info --output=json</c>; fields newer than 2.45 are read when present, never required.</summary>
 public static class InfoParser
 {
-    public static IReadOnlyList<StanzaInfo> Parse(string json)
+    public static IReadOnlyList<StanzaInfo> Parse(string json) => Parse(System.Text.Encoding.UTF8.GetBytes(json));
+
+    /// <summary>From the bytes pgBackRest printed: no string of the whole output is made (18 MB with 1,000 backups).</summary>
+    public static IReadOnlyList<StanzaInfo> Parse(ReadOnlyMemory<byte> utf8)
     {
-        using var document = JsonDocument.Parse(json);
+        using var document = JsonDocument.Parse(utf8);
         return document.RootElement.EnumerateArray().Select(ParseStanza).ToList();
     }
 

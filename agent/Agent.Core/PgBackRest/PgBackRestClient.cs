@@ -99,7 +99,7 @@ public sealed partial class PgBackRestClient(IProcessRunner runner, AgentOptions
             throw PgBackRestErrors.FromFailure("info", result.ExitCode, result.Stderr);
         }
 
-        var stanzas = InfoParser.Parse(result.Stdout);
+        var stanzas = InfoParser.Parse(result.StdoutUtf8);
         var info = stanzas.FirstOrDefault(s => s.Name == options.Stanza)
             ?? throw new AgentException(AgentErrorKind.Internal, $"pgbackrest info returned no entry for stanza '{options.Stanza}'.");
         InfoRead?.Invoke(info, repo, time.GetUtcNow());

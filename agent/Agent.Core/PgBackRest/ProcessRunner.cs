@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
+using System.Text;
 
 namespace Backrest.Agent.Core.PgBackRest;
 
@@ -12,9 +13,10 @@ public sealed record ProcessSpec(string Executable, IReadOnlyList<string> Argume
     public Action<string>? OnStdoutLine { get; init; }
 
     /// <summary>
-    /// Keep all of stdout in <see cref="ProcessResult.Stdout"/>: only for output that must be read whole and is bounded,
-    /// such as <c>info --output=json</c> (one JSON document). Otherwise only the last <see cref="OutputTail.Limit"/>
-    /// characters are kept: a restore at detail level prints a line per file.
+    /// Keep all of stdout, as its bytes (<see cref="ProcessResult.StdoutUtf8"/>): only for output that must be read whole
+    /// and is bounded, such as <c>info --output=json</c> (one JSON document, on one line). It is read raw, never split
+    /// into lines, so no <see cref="OnStdoutLine"/>. Otherwise only the last <see cref="OutputTail.Limit"/> characters
+    /// are kept: a restore at detail level prints a line per file.
     /// </summary>
     public bool KeepWholeStdout { get; init; }
 
@@ -23,10 +25,24 @@ public sealed record ProcessSpec(string Executable, IReadOnlyList<string> Argume
 }
 
 /// <summary>
-/// How a process ended. <paramref name="Stdout"/> is whole only with <see cref="ProcessSpec.KeepWholeStdout"/>, else its
-/// tail; <paramref name="Stderr"/> is always its tail (errors and warnings come last, and pgBackRest's are short).
+/// How a process ended. <paramref name="Stderr"/> is always its tail (errors and warnings come last, and pgBackRest's
+/// are short).
 /// </summary>
-public sealed record ProcessResult(int ExitCode, string Stdout, string Stderr, TimeSpan Duration);
+public sealed record ProcessResult(int ExitCode, string Stderr, TimeSpan Duration)
+{
+    /// <summary>All of stdout's bytes with <see cref="ProcessSpec.KeepWholeStdout"/>, else empty.</summary>
+    public ReadOnlyMemory<byte> StdoutUtf8 { get; init; }
+
+    /// <summary>
+    /// Stdout as text: whole with <see cref="ProcessSpec.KeepWholeStdout"/> (decoded from <see cref="StdoutUtf8"/> when
+    /// first read: a JSON parser reads the bytes and never needs the string), else its tail.
+    /// </summary>
+    public string Stdout
+    {
+        get => field ??= Encoding.UTF8.GetString(StdoutUtf8.Span);
+        init;
+    }
+}
 
 public interface IProcessRunner
 {
@@ -81,8 +97,13 @@ internal sealed partial class ProcessRunner : IProcessRunner
             info.Environment[name] = value;
         }
 
+        if (spec.KeepWholeStdout && spec.OnStdoutLine is not null)
+        {
+            throw new ArgumentException("KeepWholeStdout reads stdout raw: it has no lines to hand to OnStdoutLine.", nameof(spec));
+        }
+
         using var process = new Process { StartInfo = info };
-        var stdout = new OutputTail(spec.KeepWholeStdout ? int.MaxValue : OutputTail.Limit);
+        var stdout = new OutputTail(OutputTail.Limit);
         var stderr = new OutputTail(OutputTail.Limit);
         // Both streams are drained as they come: a full pipe would block the child.
         process.OutputDataReceived += (_, e) =>
@@ -115,7 +136,14 @@ internal sealed partial class ProcessRunner : IProcessRunner
         }
 
         process.StandardInput.Close();
-        process.BeginOutputReadLine();
+        // Whole output is read as bytes: line reading would hold an 18 MB info line (1,000 backups) as a growing
+        // StringBuilder, the line, a copy and its UTF-8 transcoding at once; these bytes are all a parser needs.
+        var whole = spec.KeepWholeStdout ? ReadAllAsync(process.StandardOutput.BaseStream) : null;
+        if (whole is null)
+        {
+            process.BeginOutputReadLine();
+        }
+
         process.BeginErrorReadLine();
 
         try
@@ -125,11 +153,29 @@ internal sealed partial class ProcessRunner : IProcessRunner
         catch (OperationCanceledException)
         {
             await TerminateAsync(process, spec.TerminateGrace).ConfigureAwait(false);
+            if (whole is not null)
+            {
+                // The process is gone: the read is at EOF or fails with the pipe; either way it is over before disposal.
+                await whole.ContinueWith(_ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default)
+                    .ConfigureAwait(false);
+            }
+
             throw;
         }
 
-        // WaitForExitAsync returns after the streams reached EOF, so the buffers are complete.
-        return new ProcessResult(process.ExitCode, stdout.ToString(), stderr.ToString(), clock.Elapsed);
+        // WaitForExitAsync returns after the redirected streams it reads reached EOF, so the tails are complete; the raw
+        // read ends at the same EOF.
+        return whole is null
+            ? new ProcessResult(process.ExitCode, stderr.ToString(), clock.Elapsed) { Stdout = stdout.ToString() }
+            : new ProcessResult(process.ExitCode, stderr.ToString(), clock.Elapsed) { StdoutUtf8 = await whole.ConfigureAwait(false) };
+    }
+
+    /// <summary>The stream to its end. Not cancellable: it ends when the process exits or is killed (EOF).</summary>
+    private static async Task<ReadOnlyMemory<byte>> ReadAllAsync(Stream stream)
+    {
+        using var buffer = new MemoryStream();
+        await stream.CopyToAsync(buffer).ConfigureAwait(false);
+        return new ReadOnlyMemory<byte>(buffer.GetBuffer(), 0, (int)buffer.Length);
     }
 
     private static async Task TerminateAsync(Process process, TimeSpan grace)

@@ -33,7 +33,27 @@ public class ProcessRunnerTests
         var lines = result.Stdout.TrimEnd('\n').Split('\n');
         Assert.Equal(Lines, lines.Length);
         Assert.Equal(("1", Lines.ToString()), (lines[0], lines[^1]));
+        // The bytes as printed, for a parser that reads UTF-8 (info's JSON): one digit string and a newline per line.
+        Assert.Equal(Enumerable.Range(1, Lines).Sum(n => n.ToString().Length + 1), result.StdoutUtf8.Length);
+        Assert.Equal(result.Stdout, System.Text.Encoding.UTF8.GetString(result.StdoutUtf8.Span));
     }
+
+    [Fact]
+    public async Task RunAsync_KeepWholeStdoutOneLongLine_ReadWhole()
+    {
+        // info --output=json is one line: 18 MB with 1,000 backups. 4 MiB of zero bytes and no newline here.
+        var result = await new ProcessRunner().RunAsync(
+            new ProcessSpec("head", ["-c", (4 << 20).ToString(), "/dev/zero"]) { KeepWholeStdout = true }, CancellationToken.None);
+
+        Assert.Equal(0, result.ExitCode);
+        Assert.Equal(4 << 20, result.StdoutUtf8.Length);
+        Assert.All(result.StdoutUtf8.ToArray(), b => Assert.Equal(0, b));
+    }
+
+    [Fact]
+    public async Task RunAsync_KeepWholeStdoutWithLineCallback_Refused() =>
+        await Assert.ThrowsAsync<ArgumentException>(() => new ProcessRunner().RunAsync(
+            new ProcessSpec("true", []) { KeepWholeStdout = true, OnStdoutLine = _ => { } }, CancellationToken.None));
 
     [Fact]
     public async Task RunAsync_LargeStderr_BoundedTailWithTheLastError()
