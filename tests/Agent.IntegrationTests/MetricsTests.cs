@@ -19,10 +19,15 @@ public sealed class MetricsTests
         await env.Postgres.ExecuteAsync("create table metrics_probe (n int)");
         var segment = await env.Postgres.SwitchWalAsync();
         await env.Postgres.WaitForArchivedAsync(segment);
+        var archivedAt = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() / 1000.0;
 
         using var http = new HttpClient();
         // The backlog drains: PostgreSQL may mark one more file ready (the backup's history file) right after the switch.
-        var text = await ScrapeUntilAsync(http, env, t => Value(t, "pgbackrest_wal_archive_ready_files", "stanza") == 0);
+        // The archiving figures are a background sample: wait for one taken after the segment was archived (an older one
+        // also shows no ready file, from before the backup).
+        var text = await ScrapeUntilAsync(http, env, t =>
+            Value(t, "pgbackrest_wal_archive_sampled_timestamp_seconds", "stanza") >= archivedAt &&
+            Value(t, "pgbackrest_wal_archive_ready_files", "stanza") == 0);
 
         Assert.True(Value(text, "pgbackrest_archive_pushed_total", "repo=\"1\"") >= 1, text);
         Assert.Equal(0, Value(text, "pgbackrest_archive_push_failures_total", "repo=\"1\""));
