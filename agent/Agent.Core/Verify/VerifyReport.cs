@@ -111,8 +111,9 @@ public sealed partial record VerifyReport(int Repo, bool Ok, IReadOnlyList<Verif
             else if (ArchiveLine().Match(line) is { Success: true } archive)
             {
                 Close("");
-                walChecked += long.Parse(archive.Groups[2].Value);
-                current = ("archive", archive.Groups[1].Value, long.Parse(archive.Groups[2].Value), long.Parse(archive.Groups[3].Value), false);
+                var checkedWal = long.Parse(archive.Groups[2].Value);
+                walChecked += checkedWal;
+                current = ("archive", archive.Groups[1].Value, checkedWal, long.Parse(archive.Groups[3].Value), false);
             }
             else if (BackupLine().Match(line) is { Success: true } backup)
             {
